@@ -1,0 +1,71 @@
+"""The engine's error types: each names a condition and inherits the matching builtin.
+
+Callers can catch ``MemvidError`` for everything the engine raises on purpose, or the builtin
+(``ValueError``, ``KeyError``, ``OSError``) they would expect from any Python library.
+"""
+
+from __future__ import annotations
+
+
+class MemvidError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class InvalidRecord(MemvidError, ValueError):
+    """A record cannot be stored: its id, text or metadata is not acceptable."""
+
+
+class InvalidVector(MemvidError, ValueError):
+    """A vector has the wrong dimension or holds NaN or infinity."""
+
+
+class InvalidArgument(MemvidError, ValueError):
+    """An argument is outside what the engine accepts (k <= 0, unknown option...)."""
+
+
+class StoreConfigMismatch(MemvidError, ValueError):
+    """The store was built with other settings (dimension, metric) than the caller asks for."""
+
+
+class StoreNotFound(MemvidError, FileNotFoundError):
+    """No store exists at the path and the caller asked not to create one."""
+
+
+class NotAStore(MemvidError, OSError):
+    """The path exists but is not a store folder (a file, or a folder with other content)."""
+
+
+class UnsupportedFormat(MemvidError, ValueError):
+    """The store or frame was written by a newer, unknown format version."""
+
+
+class SegmentNotFound(MemvidError, FileNotFoundError):
+    """A segment file the catalog refers to is missing."""
+
+
+class CorruptData(MemvidError, OSError):
+    """Stored bytes do not match their checksum or cannot be parsed."""
+
+
+class ChecksumMismatch(CorruptData):
+    """A frame, segment file or catalog row fails its checksum."""
+
+
+class FrameUnreadable(CorruptData):
+    """A video frame could not be decoded into a QR payload."""
+
+
+class UnsafePath(MemvidError, PermissionError):
+    """A path read from disk points outside the store (``..``, absolute path or symlink)."""
+
+
+class LimitExceeded(MemvidError, ValueError):
+    """A stored size or count is beyond the engine's safety limits (a crafted file)."""
+
+
+class StoreLocked(MemvidError, TimeoutError):
+    """Another process holds the write lock and did not release it in time."""
+
+
+class BackendUnavailable(MemvidError, ImportError):
+    """An optional QR or video backend is not installed."""

@@ -1,0 +1,274 @@
+"""``rebuild``: recreate the catalog (and, if needed, the vectors) from the videos alone.
+
+The videos are self-describing: each segment opens with a header frame (sequence number, kind,
+settings), then its dictionary, record packs or tombstones. Rebuild demuxes every ``.mov`` in
+``segments/``, decodes every frame it can, replays segments in sequence order (later records
+replace earlier ones with the same id, tombstones delete), and writes a fresh catalog. Vectors come
+from each segment's ``.faiss`` file when it is intact, otherwise from ``embed`` (the embedding
+model). Damaged frames lose only the records in their pack; everything intact is recovered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zstandard
+
+from . import qr
+from .catalog import Catalog, RecordRow, SegmentRow, check_name
+from .errors import InvalidArgument, MemvidError
+from .frames import (
+    KIND_DICTIONARY,
+    KIND_RECORDS,
+    KIND_SEGMENT_HEADER,
+    KIND_TOMBSTONES,
+    FrameHeader,
+    decompress,
+    parse_frame,
+)
+from .index import deserialize_vectors, prepare_vectors
+from .records import Record, unpack_entries
+from .segments import sha256_file
+from .video import FrameLocation, decode_packet, probe, scan_packets
+
+EmbedFn = Callable[[Sequence[str]], Any]
+
+
+@dataclass
+class RebuildReport:
+    """What rebuild recovered and what it had to give up."""
+
+    segments: int = 0
+    records: int = 0
+    deleted: int = 0
+    reembedded: int = 0
+    lost_frames: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Segment:
+    seq: int
+    name: str
+    header: dict[str, Any]
+    locations: list[FrameLocation]
+    crcs: list[int]
+    payloads: dict[int, tuple[FrameHeader, bytes]]
+    records: list[tuple[Record, int, int, int]] = field(default_factory=list)  # record, first, count, slot
+    tombstones: list[str] = field(default_factory=list)
+
+
+def _read_segment(path: Path, report: RebuildReport, decoder: str) -> _Segment | None:
+    locations, crcs, payloads = [], [], {}
+    info = probe(path)
+    for n, (loc, data) in enumerate(scan_packets(path)):
+        locations.append(loc)
+        crcs.append(zlib.crc32(data))
+        try:
+            header, body = parse_frame(qr.decode(decode_packet(data, info), backend=decoder))
+            payloads[n] = (header, body)
+        except MemvidError as e:
+            report.lost_frames += 1
+            report.problems.append(f"{path.name} frame {n}: {e}")
+    head = payloads.get(0)
+    if head is None or head[0].kind != KIND_SEGMENT_HEADER:
+        report.problems.append(f"{path.name}: no readable segment header frame; segment skipped")
+        return None
+    meta = json.loads(head[1])
+    return _Segment(int(meta["segment"]), path.stem, meta, locations, crcs, payloads)
+
+
+def _parts(seg: _Segment, first: int, kind: int) -> tuple[bytes, int] | None:
+    header, body = seg.payloads[first]
+    if header.kind != kind or header.part != 0:
+        return None
+    bodies = [body]
+    for i in range(1, header.parts):
+        nxt = seg.payloads.get(first + i)
+        if nxt is None or nxt[0].part != i or nxt[0].kind != kind:
+            return None
+        bodies.append(nxt[1])
+    return b"".join(bodies), header.parts
+
+
+def _decode_segment(seg: _Segment, report: RebuildReport) -> None:
+    dictionary = None
+    n_dict = int(seg.header.get("dictionary_frames") or 0)
+    if n_dict:
+        got = seg.payloads.get(1) and _parts(seg, 1, KIND_DICTIONARY)
+        if not got:
+            report.problems.append(f"{seg.name}: dictionary frames damaged; its records cannot be decompressed")
+            return
+        dictionary = zstandard.ZstdCompressionDict(got[0])
+    frame = 1 + n_dict
+    while frame < len(seg.locations):
+        entry = seg.payloads.get(frame)
+        if entry is None:
+            frame += 1
+            continue
+        header = entry[0]
+        got = _parts(seg, frame, header.kind) if header.part == 0 else None
+        if got is None:
+            frame += 1
+            continue
+        body, count = got
+        try:
+            if header.kind == KIND_RECORDS:
+                records = unpack_entries(decompress(body, dictionary))
+                seg.records += [(r, frame, count, slot) for slot, r in enumerate(records)]
+            elif header.kind == KIND_TOMBSTONES:
+                seg.tombstones += json.loads(decompress(body, None))
+        except MemvidError as e:
+            report.problems.append(f"{seg.name} frames {frame}..{frame + count - 1}: {e}")
+        frame += count
+
+
+def rebuild_store(
+    path: str | os.PathLike[str], *, embed: EmbedFn | None = None, decoder: str = "zxing"
+) -> RebuildReport:
+    """Recreate ``catalog.sqlite`` from the videos in ``path/segments``; see the module docstring.
+
+    The old catalog (if any) is kept beside the new one as ``catalog.sqlite.old-<time>``.
+
+    Raises:
+        InvalidArgument: vectors are needed (a vector file is damaged) and no ``embed`` was given.
+    """
+    root = Path(path)
+    report = RebuildReport()
+    segments: list[_Segment] = []
+    for video in sorted((root / "segments").glob("*.mov")):
+        if video.is_symlink():
+            report.problems.append(f"{video.name}: a symbolic link; skipped")
+            continue
+        try:
+            check_name(video.stem)
+            seg = _read_segment(video, report, decoder)
+        except MemvidError as e:
+            report.problems.append(f"{video.name}: {e}")
+            continue
+        if seg is not None:
+            _decode_segment(seg, report)
+            segments.append(seg)
+    segments.sort(key=lambda s: s.seq)
+    settings = _settings(segments)
+    live: dict[str, tuple[_Segment, Record, int, int, int, np.ndarray | None]] = {}
+    for seg in segments:
+        vectors = _segment_vectors(root, seg, settings)
+        for i, (record, first, count, slot) in enumerate(seg.records):
+            live.pop(record.id, None)
+            live[record.id] = (seg, record, first, count, slot, None if vectors is None else vectors[i])
+        for rid in seg.tombstones:
+            report.deleted += live.pop(rid, None) is not None
+    missing = [rid for rid, entry in live.items() if entry[5] is None]
+    if missing:
+        if embed is None:
+            msg = f"{len(missing)} records have no intact vector file; pass the embedding model (embed=...) to re-embed them."
+            raise InvalidArgument(msg)
+        vecs = prepare_vectors(embed([live[r][1].text for r in missing]), int(settings["dim"]), str(settings["metric"]))
+        for rid, vec in zip(missing, vecs):
+            live[rid] = (*live[rid][:5], vec)
+        report.reembedded = len(missing)
+    _write_catalog(root, segments, live, settings, report)
+    return report
+
+
+def _settings(segments: list[_Segment]) -> dict[str, Any]:
+    settings: dict[str, Any] = {"dim": None, "metric": "cosine", "model": None, "profile": "lossless"}
+    for seg in segments:
+        emb = seg.header.get("embedding") or {}
+        settings.update({k: v for k, v in emb.items() if v is not None})
+        settings["profile"] = seg.header.get("profile", settings["profile"])
+    return settings
+
+
+def _segment_vectors(root: Path, seg: _Segment, settings: dict[str, Any]) -> np.ndarray | None:
+    if not seg.records or settings["dim"] is None:
+        return None
+    try:
+        _, vectors = deserialize_vectors((root / "segments" / f"{seg.name}.faiss").read_bytes(), int(settings["dim"]))
+    except (OSError, MemvidError):
+        return None
+    # Vectors are written in the segment's record order; a count mismatch means damage.
+    expected = int(seg.header.get("records") or 0)
+    if len(vectors) != expected or expected != len(seg.records):
+        return None
+    return vectors
+
+
+def _write_catalog(
+    root: Path,
+    segments: list[_Segment],
+    live: dict[str, tuple[_Segment, Record, int, int, int, np.ndarray | None]],
+    settings: dict[str, Any],
+    report: RebuildReport,
+) -> None:
+    from .index import serialize_vectors
+
+    tmp = root / "tmp" / f"rebuild-{os.getpid()}.sqlite"
+    tmp.parent.mkdir(exist_ok=True)
+    tmp.unlink(missing_ok=True)
+    catalog = Catalog(tmp)
+    catalog.create(settings)
+    next_seq = max((s.seq for s in segments), default=0) + 1
+    with catalog.transaction():
+        # One fresh vector file for all live vectors, so ids and files agree again.
+        rows, ids, vectors = [], [], []
+        for vid, (rid, (seg, record, first, count, slot, vec)) in enumerate(live.items()):
+            meta = record.metadata
+            rows.append(RecordRow(rid, vid, seg.seq, first, count, slot, len(record.text.encode()), meta))
+            ids.append(vid)
+            vectors.append(vec)
+        by_seq: dict[int, list[int]] = {}
+        for row in rows:
+            by_seq.setdefault(row.seq, []).append(row.vector_id)
+        dim = settings["dim"]
+        for seg in segments:
+            video = root / "segments" / f"{seg.name}.mov"
+            vids = by_seq.get(seg.seq, [])
+            index_path = root / "segments" / f"{seg.name}.faiss"
+            if dim is not None:
+                mat = np.array([vectors[v] for v in vids], dtype=np.float32).reshape(len(vids), int(dim))
+                index_path.write_bytes(serialize_vectors(np.array(vids, dtype=np.int64), mat, str(settings["metric"])))
+            info = probe(video)
+            catalog.add_segment(
+                SegmentRow(
+                    seq=seg.seq,
+                    name=seg.name,
+                    kind=str(seg.header.get("kind", "records")),
+                    profile=str(seg.header.get("profile", "lossless")),
+                    info=info,
+                    frame_count=len(seg.locations),
+                    dict_frames=int(seg.header.get("dictionary_frames") or 0),
+                    record_count=len(vids),
+                    video_bytes=video.stat().st_size,
+                    video_sha256=sha256_file(video),
+                    index_bytes=index_path.stat().st_size if index_path.exists() else 0,
+                    index_sha256=sha256_file(index_path) if index_path.exists() else "",
+                    created=float(seg.header.get("created") or time.time()),
+                ),
+                list(zip(seg.locations, seg.crcs)),
+            )
+        catalog.put_records(rows)
+        catalog.set_meta("next_vector_id", len(rows))
+        catalog.set_meta("next_seq", next_seq)
+        catalog.set_meta("generation", int(time.time()))
+    catalog.close()
+    old = root / Catalog.FILE
+    if old.exists():
+        os.replace(old, root / f"{Catalog.FILE}.old-{int(time.time())}")
+    for suffix in ("-wal", "-shm"):
+        (root / (Catalog.FILE + suffix)).unlink(missing_ok=True)
+    os.replace(tmp, old)
+    report.segments = len(segments)
+    report.records = len(rows)
+
+
+__all__ = ["RebuildReport", "rebuild_store", "KIND_TOMBSTONES"]

@@ -1,0 +1,190 @@
+"""Records: validation and the byte layout of a record entry inside a compressed pack.
+
+A record is an id, a text and a JSON metadata dict. Validation happens before anything is written,
+so a bad record fails the whole call and nothing of it is stored.
+
+>>> rec = Record("a", "héllo 👋", {"page": 1, "tags": ["x"]})
+>>> unpack_entries(pack_entries([encode_record(rec)])) == [rec]
+True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import CorruptData, InvalidRecord, LimitExceeded
+
+MAX_ID_BYTES = 4096
+MAX_TEXT_BYTES = 1 << 30  # 1 GiB: far beyond any document chunk, small enough to refuse crafted sizes
+MAX_METADATA_BYTES = 16 << 20
+
+_COUNT = struct.Struct(">I")
+_ENTRY = struct.Struct(">III")  # id length, metadata length, text length
+
+
+@dataclass(frozen=True)
+class Record:
+    """One stored item: a unique id, any Unicode text and a JSON-compatible metadata dict."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EncodedRecord:
+    """A validated record as the UTF-8 bytes that go into a pack."""
+
+    id: str
+    id_bytes: bytes
+    metadata_json: str
+    text_bytes: bytes
+
+    @property
+    def entry_size(self) -> int:
+        """Bytes this record takes inside an uncompressed pack."""
+        return _ENTRY.size + len(self.id_bytes) + len(self.metadata_json.encode()) + len(
+            self.text_bytes
+        )
+
+
+def _check_json(value: Any, where: str) -> None:
+    """Refuse anything that would not come back from JSON as the same value and type."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            msg = f"{where} is {value!r}; JSON has no NaN or infinity. Store it as a string or None."
+            raise TypeError(msg)
+        return
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json(item, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                msg = f"{where} has the key {key!r} of type {type(key).__name__}; JSON keys are strings."
+                raise TypeError(msg)
+            _check_json(item, f"{where}[{key!r}]")
+        return
+    msg = (
+        f"{where} is a {type(value).__name__} ({value!r:.80}), which JSON cannot store exactly; "
+        "use str, int, float, bool, None, list or dict."
+    )
+    raise TypeError(msg)
+
+
+def metadata_to_json(metadata: Mapping[str, Any], record_id: str = "?") -> str:
+    """Serialise metadata canonically, refusing values that would not round-trip.
+
+    Raises:
+        InvalidRecord: the metadata is not a dict of JSON values.
+    """
+    if not isinstance(metadata, Mapping):
+        msg = f"Record {record_id!r}: metadata must be a dict, got {type(metadata).__name__}."
+        raise InvalidRecord(msg)
+    try:
+        _check_json(dict(metadata), "metadata")
+        text = json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        text.encode("utf-8")
+    except (TypeError, UnicodeEncodeError) as e:
+        msg = f"Record {record_id!r}: {e}"
+        raise InvalidRecord(msg) from e
+    if len(text) > MAX_METADATA_BYTES:
+        msg = f"Record {record_id!r}: metadata is {len(text)} bytes as JSON; the limit is {MAX_METADATA_BYTES}."
+        raise InvalidRecord(msg)
+    return text
+
+
+def encode_record(record: Record) -> EncodedRecord:
+    """Validate a record and encode it to UTF-8.
+
+    Raises:
+        InvalidRecord: with the record id, when id, text or metadata cannot be stored exactly.
+    """
+    rid = record.id
+    if not isinstance(rid, str) or not rid:
+        msg = f"Record id must be a non-empty string, got {rid!r}."
+        raise InvalidRecord(msg)
+    try:
+        id_bytes = rid.encode("utf-8")
+    except UnicodeEncodeError as e:
+        msg = f"Record id {rid!r} is not valid Unicode (lone surrogate at {e.start})."
+        raise InvalidRecord(msg) from e
+    if len(id_bytes) > MAX_ID_BYTES:
+        msg = f"Record id {rid[:40]!r}... is {len(id_bytes)} bytes; the limit is {MAX_ID_BYTES}."
+        raise InvalidRecord(msg)
+    if not isinstance(record.text, str):
+        msg = f"Record {rid!r}: text must be a str, got {type(record.text).__name__}."
+        raise InvalidRecord(msg)
+    try:
+        text_bytes = record.text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        msg = (
+            f"Record {rid!r}: text is not valid Unicode (lone surrogate {record.text[e.start]!r} "
+            f"at character {e.start}); fix the text, e.g. decode its source with errors='replace'."
+        )
+        raise InvalidRecord(msg) from e
+    if len(text_bytes) > MAX_TEXT_BYTES:
+        msg = f"Record {rid!r}: text is {len(text_bytes)} bytes; the limit is {MAX_TEXT_BYTES}."
+        raise InvalidRecord(msg)
+    return EncodedRecord(rid, id_bytes, metadata_to_json(record.metadata, rid), text_bytes)
+
+
+def pack_entries(records: Sequence[EncodedRecord]) -> bytes:
+    """Concatenate records into an uncompressed pack: a count, then (lengths, id, metadata, text)."""
+    parts = [_COUNT.pack(len(records))]
+    for rec in records:
+        meta = rec.metadata_json.encode("utf-8")
+        parts.append(_ENTRY.pack(len(rec.id_bytes), len(meta), len(rec.text_bytes)))
+        parts += [rec.id_bytes, meta, rec.text_bytes]
+    return b"".join(parts)
+
+
+def unpack_entries(data: bytes) -> list[Record]:
+    """Parse an uncompressed pack back into records.
+
+    Raises:
+        CorruptData: the bytes are not a well-formed pack.
+    """
+    try:
+        return list(_iter_entries(memoryview(data)))
+    except (struct.error, UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
+        if isinstance(e, CorruptData):
+            raise
+        msg = f"Malformed record pack ({len(data)} bytes): {e}"
+        raise CorruptData(msg) from e
+
+
+def _iter_entries(view: memoryview) -> Iterable[Record]:
+    (count,) = _COUNT.unpack_from(view, 0)
+    pos = _COUNT.size
+    if count > len(view):
+        msg = f"Record pack claims {count} records in {len(view)} bytes."
+        raise LimitExceeded(msg)
+    for _ in range(count):
+        id_len, meta_len, text_len = _ENTRY.unpack_from(view, pos)
+        pos += _ENTRY.size
+        end = pos + id_len + meta_len + text_len
+        if end > len(view):
+            msg = f"Record entry runs past the end of its pack ({end} > {len(view)})."
+            raise CorruptData(msg)
+        rid = bytes(view[pos : pos + id_len]).decode("utf-8")
+        pos += id_len
+        metadata = json.loads(bytes(view[pos : pos + meta_len]).decode("utf-8"))
+        pos += meta_len
+        text = bytes(view[pos : pos + text_len]).decode("utf-8")
+        pos += text_len
+        if not isinstance(metadata, dict):
+            msg = f"Record {rid!r}: stored metadata is not a JSON object."
+            raise CorruptData(msg)
+        yield Record(rid, text, metadata)
+    if pos != len(view):
+        msg = f"Record pack has {len(view) - pos} trailing bytes."
+        raise CorruptData(msg)

@@ -1,0 +1,245 @@
+"""Segments: immutable pairs of files (``NAME.mov`` video, ``NAME.faiss`` vectors) built in one go.
+
+A segment's frames are, in order: one segment-header frame (JSON), the zstd dictionary frames (if
+any), then the record packs (or, for a delete, the tombstone list). Everything a reader needs to
+recover the records is inside the video; the vector file only saves re-embedding.
+
+QR generation is the costly step and parallelises per frame, so large segments fan it out to a
+pool of worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import multiprocessing
+import numpy as np
+import zstandard
+
+from . import qr
+from .errors import CorruptData
+from .frames import (
+    KIND_DICTIONARY,
+    KIND_RECORDS,
+    KIND_SEGMENT_HEADER,
+    KIND_TOMBSTONES,
+    FORMAT_VERSION,
+    FrameHeader,
+    Packer,
+    build_frame,
+    split_body,
+)
+from .index import serialize_vectors
+from .profiles import Profile
+from .records import EncodedRecord
+from .video import FrameLocation, VideoInfo, write_video
+
+DICT_MIN_TEXT_BYTES = 32 << 10  # below this a dictionary costs more frames than it saves
+DICT_MIN_RECORDS = 16
+PARALLEL_MIN_FRAMES = 48  # below this, starting workers costs more than it saves
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a record landed: the pack's first frame, its frame count and the record's slot."""
+
+    first_frame: int
+    frame_count: int
+    slot: int
+
+
+@dataclass
+class BuiltSegment:
+    """The result of writing one segment, before the catalog commits it."""
+
+    name: str
+    seq: int
+    kind: str
+    video_path: Path
+    index_path: Path
+    locations: list[FrameLocation]
+    frame_crcs: list[int]
+    info: VideoInfo
+    dict_frames: int
+    placements: list[Placement] = field(default_factory=list)
+    video_sha256: str = ""
+    index_sha256: str = ""
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def train_dictionary(records: Sequence[EncodedRecord]) -> zstandard.ZstdCompressionDict | None:
+    """A zstd dictionary trained on this segment's texts, when the segment is big enough to gain.
+
+    The dictionary is stored in the segment's own frames, so it is sized to pay for itself:
+    about 1/16 of the text, between 4 and 32 KiB.
+    """
+    total = sum(len(r.text_bytes) for r in records)
+    if total < DICT_MIN_TEXT_BYTES or len(records) < DICT_MIN_RECORDS:
+        return None
+    size = max(4 << 10, min(32 << 10, total // 16))
+    samples = [r.text_bytes for r in records if r.text_bytes]
+    try:
+        return zstandard.train_dictionary(size, samples, level=19)
+    except zstandard.ZstdError:
+        return None  # too few distinct samples; packs are compressed without a dictionary
+
+
+def _encode_images(payloads: list[bytes], ecc: str, module_px: int, backend: str) -> list[np.ndarray]:
+    return [qr.encode(p, ecc=ecc, module_px=module_px, backend=backend) for p in payloads]
+
+
+_POOL: Executor | None = None
+
+
+def _pool() -> Executor:
+    """A lazily started pool of worker processes, shared by all stores in this process."""
+    global _POOL  # noqa: PLW0603 - one pool per process, started on first large write
+    if _POOL is None:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        _POOL = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context(method))
+    return _POOL
+
+
+def render_frames(payloads: list[bytes], profile: Profile, backend: str) -> list[np.ndarray]:
+    """QR-encode frame payloads into images, in parallel for large segments."""
+    workers = os.cpu_count() or 1
+    if len(payloads) < PARALLEL_MIN_FRAMES or workers < 2:
+        return _encode_images(payloads, profile.ecc, profile.module_px, backend)
+    step = max(8, len(payloads) // (workers * 4))
+    batches = [payloads[i : i + step] for i in range(0, len(payloads), step)]
+    futures = [_pool().submit(_encode_images, b, profile.ecc, profile.module_px, backend) for b in batches]
+    return [image for f in futures for image in f.result()]
+
+
+class SegmentBuilder:
+    """Writes one segment's files into a temporary folder; the store moves them into place."""
+
+    def __init__(self, tmp_dir: Path, profile: Profile, *, encoder: str = "zxing", settings: dict[str, Any]) -> None:
+        self.tmp_dir = tmp_dir
+        self.profile = profile
+        self.encoder = encoder
+        self.settings = settings
+        self.capacity = qr.capacity(profile.ecc)
+
+    def _header(self, seq: int, kind: str, extra: dict[str, Any]) -> bytes:
+        body = {
+            "format_version": FORMAT_VERSION,
+            "segment": seq,
+            "kind": kind,
+            "created": time.time(),
+            "profile": self.profile.name,
+            "embedding": {k: self.settings.get(k) for k in ("model", "dim", "metric")},
+            **extra,
+        }
+        return json.dumps(body, sort_keys=True).encode()
+
+    def build_records(
+        self, seq: int, name: str, records: Sequence[EncodedRecord], vectors: np.ndarray, vector_ids: np.ndarray
+    ) -> BuiltSegment:
+        """Pack, QR-encode and write records and their vectors as a new segment."""
+        dictionary = train_dictionary(records)
+        dict_bytes = dictionary.as_bytes() if dictionary is not None else b""
+        dict_parts = split_body(dict_bytes, self.capacity) if dictionary is not None else []
+        packs = list(Packer(self.capacity, self.profile.zstd_level, dictionary).packs(records))
+
+        frame_no = 1 + len(dict_parts)
+        payloads: list[bytes] = []
+        placements: list[Placement] = []
+        for pack in packs:
+            parts = split_body(pack.body, self.capacity)
+            for i, part in enumerate(parts):
+                payloads.append(build_frame(FrameHeader(KIND_RECORDS, seq, frame_no + i, i, len(parts)), part))
+            placements += [Placement(frame_no, len(parts), slot) for slot in range(len(pack.records))]
+            frame_no += len(parts)
+        dict_payloads = [
+            build_frame(FrameHeader(KIND_DICTIONARY, seq, 1 + i, i, len(dict_parts)), part)
+            for i, part in enumerate(dict_parts)
+        ]
+        header = self._header(
+            seq,
+            "records",
+            {"records": len(records), "packs": len(packs), "dictionary_frames": len(dict_parts)},
+        )
+        head_payloads = [build_frame(FrameHeader(KIND_SEGMENT_HEADER, seq, 0, 0, 1), header)]
+        built = self._write(seq, name, "records", head_payloads + dict_payloads + payloads, vectors, vector_ids)
+        built.dict_frames = len(dict_parts)
+        built.placements = placements
+        return built
+
+    def build_tombstones(self, seq: int, name: str, ids: Sequence[str]) -> BuiltSegment:
+        """Write a segment that records deletions, so the video alone can replay them."""
+        body = zstandard.ZstdCompressor(level=19).compress(json.dumps(list(ids), ensure_ascii=False).encode())
+        parts = split_body(body, self.capacity)
+        payloads = [build_frame(FrameHeader(KIND_TOMBSTONES, seq, 1 + i, i, len(parts)), p) for i, p in enumerate(parts)]
+        header = self._header(seq, "tombstones", {"deleted": len(ids)})
+        head = [build_frame(FrameHeader(KIND_SEGMENT_HEADER, seq, 0, 0, 1), header)]
+        dim = int(self.settings["dim"])
+        empty = np.zeros((0, dim), np.float32)
+        return self._write(seq, name, "tombstones", head + payloads, empty, np.zeros(0, np.int64))
+
+    def _write(
+        self, seq: int, name: str, kind: str, payloads: list[bytes], vectors: np.ndarray, vector_ids: np.ndarray
+    ) -> BuiltSegment:
+        images = render_frames(payloads, self.profile, self.encoder)
+        video_path = self.tmp_dir / f"{name}.mov"
+        index_path = self.tmp_dir / f"{name}.faiss"
+        locations, info = write_video(video_path, images, self.profile)
+        with video_path.open("rb") as fh:
+            crcs = [zlib.crc32(_pread(fh.fileno(), loc)) for loc in locations]
+        index_path.write_bytes(serialize_vectors(vector_ids, vectors, str(self.settings["metric"])))
+        for path in (video_path, index_path):
+            _fsync(path)
+        return BuiltSegment(
+            name=name,
+            seq=seq,
+            kind=kind,
+            video_path=video_path,
+            index_path=index_path,
+            locations=locations,
+            frame_crcs=crcs,
+            info=info,
+            dict_frames=0,
+            video_sha256=sha256_file(video_path),
+            index_sha256=sha256_file(index_path),
+        )
+
+
+def _pread(fd: int, loc: FrameLocation) -> bytes:
+    data = os.pread(fd, loc.size, loc.offset)
+    if len(data) != loc.size:
+        msg = "Video packet shorter than its recorded size."
+        raise CorruptData(msg)
+    return data
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in ``path`` durable (POSIX needs the directory fsynced too)."""
+    _fsync(path)
+
+
+ProgressFn = Callable[[int], None]

@@ -1,0 +1,725 @@
+"""The engine: a folder of immutable video segments, a FAISS index and a SQLite catalog.
+
+Layout (all paths relative to the store folder, so a store can be copied or synced anywhere)::
+
+    catalog.sqlite          the source of truth for what is live
+    segments/NAME.mov       QR frames: the only place record text is stored
+    segments/NAME.faiss     the segment's vectors, written with FAISS's own writer
+    tmp/                    files of a write in progress; deleted by the next writer
+    LOCK                    the cross-process write lock
+
+Every write call is one commit: build new segment files in ``tmp/``, fsync them, rename them into
+``segments/``, then record them in one SQLite transaction. Until that transaction commits nothing of
+the call is visible; afterwards all of it is durable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import filelock
+import numpy as np
+import zstandard
+
+from . import qr
+from .catalog import Catalog, RecordRow, SegmentRow
+from .errors import (
+    ChecksumMismatch,
+    CorruptData,
+    InvalidArgument,
+    InvalidRecord,
+    MemvidError,
+    NotAStore,
+    SegmentNotFound,
+    StoreConfigMismatch,
+    StoreLocked,
+    StoreNotFound,
+    UnsafePath,
+)
+from .filters import Filter, compile_filter
+from .frames import KIND_DICTIONARY, KIND_RECORDS, decompress, parse_frame
+from .index import VectorIndex, check_metric, deserialize_vectors, prepare_vectors
+from .profiles import get_profile
+from .records import Record, encode_record, unpack_entries
+from .segments import BuiltSegment, SegmentBuilder, fsync_dir
+from .video import FrameLocation, decode_packet, read_packet
+
+SEGMENT_RECORDS = 4096  # records per segment when one call writes many: bounds memory while writing
+MAX_OPEN_FILES = 64
+PACK_CACHE = 32
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A search result: the record, its raw score and (when asked) its stored vector."""
+
+    record: Record
+    score: float
+    vector: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a record lives in the video: file, frame(s), timestamp and slot in its pack."""
+
+    id: str
+    segment: str
+    frame: int
+    frame_count: int
+    timestamp: float
+    slot: int
+
+
+@dataclass
+class Problem:
+    """One thing ``verify`` found wrong."""
+
+    file: str
+    message: str
+    record_id: str | None = None
+    frame: int | None = None
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify`` checked and what it found."""
+
+    records_checked: int = 0
+    frames_checked: int = 0
+    frames_cross_checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+
+class Engine:
+    """A record store whose payload lives in QR-code video frames, searched with FAISS.
+
+    Thread-safe: one lock serialises calls inside a process. Process-safe: a file lock admits one
+    writer at a time, and readers reload when another process commits.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        dim: int | None = None,
+        metric: str | None = None,
+        model: str | None = None,
+        profile: str = "lossless",
+        create: bool = True,
+        encoder: str = "zxing",
+        decoder: str = "zxing",
+        lock_timeout: float = 60.0,
+        segment_records: int = SEGMENT_RECORDS,
+    ) -> None:
+        self.path = Path(path)
+        self.encoder, self.decoder = encoder, decoder
+        self.lock_timeout = lock_timeout
+        self.segment_records = max(1, segment_records)
+        self._lock = threading.RLock()
+        self._open_folder(create)
+        self.catalog = Catalog(self.path / Catalog.FILE)
+        self._file_lock = filelock.FileLock(str(self.path / "LOCK"))
+        if metric is not None:
+            check_metric(metric)
+        with self._writer(initial=True):
+            self.catalog.create(
+                {"dim": dim, "metric": metric or "cosine", "model": model, "profile": get_profile(profile).name}
+            )
+            self._clean_orphans()
+        self.catalog.check_version()
+        settings = self.catalog.settings()
+        self._check_settings(settings, dim, metric)
+        self.settings = settings
+        self.profile = get_profile(settings["profile"])
+        self._fds: OrderedDict[int, int] = OrderedDict()
+        self._packs: OrderedDict[tuple[int, int], list[Record]] = OrderedDict()
+        self._dicts: dict[int, zstandard.ZstdCompressionDict | None] = {}
+        self._generation = -1
+        self._segments: dict[int, SegmentRow] = {}
+        self._index: VectorIndex | None = None
+        self._metadata: dict[int, dict[str, Any]] | None = None
+        self._sync()
+
+    # -- opening -------------------------------------------------------------------------
+
+    def _open_folder(self, create: bool) -> None:
+        if self.path.is_file():
+            msg = f"{self.path} is a file; a store is a folder. Pass a folder path (it is created if missing)."
+            raise NotAStore(msg)
+        if not (self.path / Catalog.FILE).exists():
+            if not create:
+                msg = f"No memvid store at {self.path}."
+                raise StoreNotFound(msg)
+            if self.path.exists() and any(p.name not in ("segments", "tmp", "LOCK") for p in self.path.iterdir()):
+                msg = f"{self.path} is a folder with other content and no catalog; refusing to use it as a store. Pass an empty or new folder."
+                raise NotAStore(msg)
+        for sub in (self.path, self.path / "segments", self.path / "tmp"):
+            if sub.is_symlink():
+                msg = f"{sub} is a symbolic link; stores refuse links so that nothing points outside the store."
+                raise UnsafePath(msg)
+        try:
+            (self.path / "segments").mkdir(parents=True, exist_ok=True)
+            (self.path / "tmp").mkdir(exist_ok=True)
+        except OSError as e:
+            msg = f"Cannot create the store folder {self.path}: {e.strerror}. Check the path and its permissions."
+            raise NotAStore(msg) from e
+
+    @staticmethod
+    def _check_settings(settings: Mapping[str, Any], dim: int | None, metric: str | None) -> None:
+        if dim is not None and settings.get("dim") not in (None, dim):
+            msg = f"The store holds {settings['dim']}-dimensional vectors (model {settings.get('model')!r}); got an embedding of dimension {dim}. Open it with the model it was built with."
+            raise StoreConfigMismatch(msg)
+        if metric is not None and settings.get("metric") != metric:
+            msg = f"The store was built with metric {settings.get('metric')!r}, not {metric!r}."
+            raise StoreConfigMismatch(msg)
+
+    def _clean_orphans(self) -> None:
+        """Delete files of writes that never committed (only ever called holding the write lock)."""
+        shutil.rmtree(self.path / "tmp", ignore_errors=True)
+        (self.path / "tmp").mkdir(exist_ok=True)
+        try:
+            live = {s.name for s in self.catalog.segments()}
+        except MemvidError:
+            return
+        for file in (self.path / "segments").iterdir():
+            if file.stem not in live and file.suffix in (".mov", ".faiss"):
+                file.unlink(missing_ok=True)
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def dim(self) -> int | None:
+        """Vector dimension, or None until the first record is added."""
+        return self.settings.get("dim")
+
+    @property
+    def metric(self) -> str:
+        """``cosine``, ``ip`` or ``l2``."""
+        return str(self.settings["metric"])
+
+    @property
+    def model(self) -> str | None:
+        """Name of the embedding model recorded when the store was created."""
+        return self.settings.get("model")
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self.catalog.count()
+
+    def close(self) -> None:
+        """Release file handles and the catalog connection."""
+        with self._lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+            self.catalog.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _sync(self) -> None:
+        """Catch up with commits made by other processes (cheap when nothing changed)."""
+        gen = self.catalog.generation()
+        if gen == self._generation:
+            return
+        self.settings = self.catalog.settings()
+        segments = {s.seq: s for s in self.catalog.segments()}
+        dim = self.settings.get("dim")
+        rebuild_all = self._index is None or any(seq not in segments for seq in self._segments)
+        if dim is not None and (rebuild_all or self._index is None):
+            self._index = VectorIndex(int(dim), self.metric)
+            new = list(segments.values())
+        else:
+            new = [s for seq, s in segments.items() if seq not in self._segments]
+        live = set(self.catalog.live_vector_ids())
+        if self._index is not None:
+            for seg in new:
+                if seg.kind != "records":
+                    continue
+                ids, vectors = self._load_vectors(seg)
+                keep = np.fromiter((i in live for i in ids), dtype=bool, count=len(ids))
+                self._index.add(ids[keep], vectors[keep])
+            if not rebuild_all:
+                stale = [int(i) for i in faiss_ids(self._index) if int(i) not in live]
+                self._index.remove(stale)
+        for seq in [s for s in self._segments if s not in segments]:
+            self._close_fd(seq)
+        self._segments = segments
+        self._packs.clear()
+        self._metadata = None
+        self._generation = gen
+
+    def _load_vectors(self, seg: SegmentRow) -> tuple[np.ndarray, np.ndarray]:
+        path = self._segment_file(seg.index_file)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as e:
+            msg = f"Vector file {path.name} of segment {seg.seq} is missing; run `rebuild` (with the embedding model)."
+            raise SegmentNotFound(msg) from e
+        if len(data) != seg.index_bytes or _sha256(data) != seg.index_sha256:
+            msg = f"Vector file {path.name} fails its SHA-256 check; run `rebuild` (with the embedding model)."
+            raise ChecksumMismatch(msg)
+        return deserialize_vectors(data, int(self.settings["dim"]))
+
+    def _segment_file(self, name: str) -> Path:
+        path = self.path / "segments" / name
+        if path.is_symlink():
+            msg = f"{path} is a symbolic link; refusing to follow it out of the store."
+            raise UnsafePath(msg)
+        return path
+
+    @contextmanager
+    def _writer(self, *, initial: bool = False) -> Iterator[None]:
+        """Hold the thread lock and the cross-process write lock, and start from the latest state."""
+        with self._lock:
+            try:
+                self._file_lock.acquire(timeout=self.lock_timeout)
+            except filelock.Timeout as e:
+                msg = f"Another process is writing to {self.path} and held its lock for {self.lock_timeout} s; retry later or raise lock_timeout."
+                raise StoreLocked(msg) from e
+            try:
+                if not initial:
+                    self._sync()
+                yield
+            finally:
+                self._file_lock.release()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def add(self, records: Sequence[Record], vectors: Any) -> list[str]:
+        """Add or replace records with their vectors, atomically.
+
+        Duplicate ids within one call: the last occurrence wins. Re-adding an existing id replaces
+        it (upsert).
+
+        Returns:
+            The ids written, in input order (duplicates collapsed).
+
+        Raises:
+            InvalidRecord: a record's id, text or metadata cannot be stored (nothing is written).
+            InvalidVector: a vector has the wrong dimension or NaN/inf (nothing is written).
+        """
+        if len(records) == 0:
+            return []
+        vector_list = list(vectors) if not isinstance(vectors, np.ndarray) else vectors
+        if len(vector_list) != len(records):
+            msg = f"Got {len(records)} records and {len(vector_list)} vectors; pass one vector per record."
+            raise InvalidArgument(msg)
+        last = {r.id if isinstance(r.id, str) else None: i for i, r in enumerate(records)}
+        keep = [i for i, r in enumerate(records) if last.get(r.id if isinstance(r.id, str) else None) == i]
+        encoded = [encode_record(records[i]) for i in keep]
+        with self._writer():
+            dim = self.dim or int(np.asarray(vector_list[0], dtype=np.float32).size)
+            prepared = prepare_vectors([vector_list[i] for i in keep], dim, self.metric)
+            first_vid = int(self.catalog.get_meta("next_vector_id") or 0)
+            vids = np.arange(first_vid, first_vid + len(encoded), dtype=np.int64)
+            settings = {**self.settings, "dim": dim}
+            built: list[BuiltSegment] = []
+            try:
+                seq = self.catalog.next_seq()
+                for start in range(0, len(encoded), self.segment_records):
+                    stop = start + self.segment_records
+                    builder = SegmentBuilder(self.path / "tmp", self.profile, encoder=self.encoder, settings=settings)
+                    name = f"{seq:08d}-{secrets.token_hex(4)}"
+                    built.append(builder.build_records(seq, name, encoded[start:stop], prepared[start:stop], vids[start:stop]))
+                    seq += 1
+                self._publish(built)
+                rows = [
+                    RecordRow(enc.id, int(vids[i]), seg.seq, p.first_frame, p.frame_count, p.slot, len(enc.text_bytes), json.loads(enc.metadata_json))
+                    for seg, start in zip(built, range(0, len(encoded), self.segment_records))
+                    for i, (enc, p) in enumerate(zip(encoded[start:], seg.placements), start=start)
+                ]
+                with self.catalog.transaction():
+                    if self.dim is None:
+                        self.catalog.set_meta("dim", dim)
+                    for seg in built:
+                        self._record_segment(seg, len(seg.placements))
+                    replaced = self.catalog.put_records(rows)
+                    self.catalog.set_meta("next_vector_id", first_vid + len(encoded))
+                    gen = self.catalog.bump_generation()
+            except BaseException:
+                self._unpublish(built)
+                raise
+            self.settings["dim"] = dim
+            if self._index is None:
+                self._index = VectorIndex(dim, self.metric)
+            self._index.remove(replaced)
+            self._index.add(vids, prepared)
+            self._after_commit(gen, built)
+        return [e.id for e in encoded]
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete records by id; unknown ids are ignored. Returns how many were deleted."""
+        wanted = [i for i in dict.fromkeys(ids) if isinstance(i, str)]
+        if not wanted:
+            return 0
+        with self._writer():
+            found = self.catalog.vector_ids(wanted)
+            if not found:
+                return 0
+            seq = self.catalog.next_seq()
+            builder = SegmentBuilder(self.path / "tmp", self.profile, encoder=self.encoder, settings=self.settings)
+            built: list[BuiltSegment] = []
+            try:
+                built.append(builder.build_tombstones(seq, f"{seq:08d}-{secrets.token_hex(4)}", list(found)))
+                self._publish(built)
+                with self.catalog.transaction():
+                    self._record_segment(built[0], 0)
+                    self.catalog.delete_records(list(found))
+                    gen = self.catalog.bump_generation()
+            except BaseException:
+                self._unpublish(built)
+                raise
+            if self._index is not None:
+                self._index.remove(list(found.values()))
+            self._after_commit(gen, built)
+            return len(found)
+
+    def compact(self) -> dict[str, int]:
+        """Rewrite live records into fresh segments and drop dead frames and tombstones.
+
+        Returns:
+            Bytes of video before and after, and segment counts.
+        """
+        with self._writer():
+            before = self.catalog.stats()
+            old = list(self._segments.values())
+            rows = list(self.catalog.iter_records())
+            built: list[BuiltSegment] = []
+            try:
+                seq = self.catalog.next_seq()
+                for start in range(0, len(rows), self.segment_records):
+                    chunk = rows[start : start + self.segment_records]
+                    records = self._read_rows(chunk)
+                    encoded = [encode_record(records[r.id]) for r in chunk]
+                    assert self._index is not None
+                    vids = np.array([r.vector_id for r in chunk], dtype=np.int64)
+                    vectors = self._index.reconstruct(vids.tolist())
+                    builder = SegmentBuilder(self.path / "tmp", self.profile, encoder=self.encoder, settings=self.settings)
+                    built.append(builder.build_records(seq, f"{seq:08d}-{secrets.token_hex(4)}", encoded, vectors, vids))
+                    seq += 1
+                self._publish(built)
+                new_rows = [
+                    RecordRow(r.id, r.vector_id, seg.seq, p.first_frame, p.frame_count, p.slot, r.text_bytes, r.metadata)
+                    for seg, start in zip(built, range(0, len(rows), self.segment_records))
+                    for r, p in zip(rows[start:], seg.placements)
+                ]
+                with self.catalog.transaction():
+                    self.catalog.drop_segments(s.seq for s in old)
+                    for seg in built:
+                        self._record_segment(seg, len(seg.placements))
+                    self.catalog.put_records(new_rows)
+                    gen = self.catalog.bump_generation()
+            except BaseException:
+                self._unpublish(built)
+                raise
+            self._after_commit(gen, built)
+            for seg in old:
+                self._close_fd(seg.seq)
+                for name in (seg.video_file, seg.index_file):
+                    (self.path / "segments" / name).unlink(missing_ok=True)
+            fsync_dir(self.path / "segments")
+            after = self.catalog.stats()
+            return {
+                "video_bytes_before": before["video_bytes"],
+                "video_bytes_after": after["video_bytes"],
+                "segments_before": before["segments"],
+                "segments_after": after["segments"],
+                "records": after["records"],
+            }
+
+    def _publish(self, built: list[BuiltSegment]) -> None:
+        """Move finished segment files into ``segments/`` and make the renames durable."""
+        for seg in built:
+            for src in (seg.video_path, seg.index_path):
+                dst = self.path / "segments" / src.name
+                os.replace(src, dst)
+            seg.video_path = self.path / "segments" / seg.video_path.name
+            seg.index_path = self.path / "segments" / seg.index_path.name
+        fsync_dir(self.path / "segments")
+
+    def _unpublish(self, built: list[BuiltSegment]) -> None:
+        """Best-effort removal of the files of a write that did not commit."""
+        for seg in built:
+            for name in (f"{seg.name}.mov", f"{seg.name}.faiss"):
+                for folder in ("tmp", "segments"):
+                    with suppress(OSError):
+                        (self.path / folder / name).unlink()
+
+    def _record_segment(self, seg: BuiltSegment, records: int) -> None:
+        row = SegmentRow(
+            seq=seg.seq,
+            name=seg.name,
+            kind=seg.kind,
+            profile=self.profile.name,
+            info=seg.info,
+            frame_count=len(seg.locations),
+            dict_frames=seg.dict_frames,
+            record_count=records,
+            video_bytes=seg.video_path.stat().st_size,
+            video_sha256=seg.video_sha256,
+            index_bytes=seg.index_path.stat().st_size,
+            index_sha256=seg.index_sha256,
+            created=seg.video_path.stat().st_mtime,
+        )
+        self.catalog.add_segment(row, list(zip(seg.locations, seg.frame_crcs)))
+
+    def _after_commit(self, gen: int, built: list[BuiltSegment]) -> None:
+        """Bring the in-memory view up to the commit this process just made."""
+        self._segments = {s.seq: s for s in self.catalog.segments()}
+        self._packs.clear()
+        self._metadata = None
+        self._generation = gen
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, ids: Sequence[str]) -> list[Record]:
+        """The live records among ``ids``, in the order asked; unknown ids are skipped."""
+        with self._lock:
+            self._sync()
+            rows = self.catalog.records([i for i in ids if isinstance(i, str)])
+            found = self._read_rows(list(rows.values()))
+            return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+    def iter_records(self, batch: int = 1024) -> Iterator[Record]:
+        """Every live record, in storage order (cheapest to read), in bounded batches."""
+        with self._lock:
+            self._sync()
+            rows = list(self.catalog.iter_records())
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            with self._lock:
+                found = self._read_rows(chunk)
+            yield from (found[r.id] for r in chunk if r.id in found)
+
+    def ids(self) -> list[str]:
+        """Ids of all live records in storage order."""
+        with self._lock:
+            self._sync()
+            return [r.id for r in self.catalog.iter_records()]
+
+    def locate(self, ids: Sequence[str]) -> dict[str, Location]:
+        """Segment file, frame number and timestamp of each live record among ``ids``."""
+        with self._lock:
+            self._sync()
+            out = {}
+            for rid, row in self.catalog.records(list(ids)).items():
+                seg = self._segments[row.seq]
+                (loc, _), *_ = self.catalog.frames(row.seq, row.first_frame, 1)
+                out[rid] = Location(
+                    id=rid,
+                    segment=f"segments/{seg.video_file}",
+                    frame=row.first_frame,
+                    frame_count=row.frame_count,
+                    timestamp=float(loc.pts * seg.info.time_base),
+                    slot=row.slot,
+                )
+            return out
+
+    def _read_rows(self, rows: Sequence[RecordRow]) -> dict[str, Record]:
+        """Read rows' records from the video, decoding each pack once."""
+        out: dict[str, Record] = {}
+        for row in sorted(rows, key=lambda r: (r.seq, r.first_frame, r.slot)):
+            pack = self._pack(row)
+            if row.slot >= len(pack) or pack[row.slot].id != row.id:
+                msg = f"Record {row.id!r}: the video frame {row.first_frame} of segment {row.seq} holds other records than the catalog says; run `verify`."
+                raise CorruptData(msg)
+            out[row.id] = pack[row.slot]
+        return out
+
+    def _pack(self, row: RecordRow) -> list[Record]:
+        key = (row.seq, row.first_frame)
+        pack = self._packs.get(key)
+        if pack is None:
+            seg = self._segment(row.seq, row.id)
+            try:
+                pack = self._decode_pack(seg, row.first_frame, row.frame_count)
+            except MemvidError as e:
+                msg = f"Record {row.id!r} in {seg.video_file} (frame {row.first_frame}): {e}"
+                raise type(e)(msg) from e
+            self._packs[key] = pack
+            if len(self._packs) > PACK_CACHE:
+                self._packs.popitem(last=False)
+        else:
+            self._packs.move_to_end(key)
+        return pack
+
+    def _segment(self, seq: int, record_id: str) -> SegmentRow:
+        seg = self._segments.get(seq)
+        if seg is None:
+            msg = f"Record {record_id!r} points at segment {seq}, which the catalog does not list; run `verify`."
+            raise CorruptData(msg)
+        return seg
+
+    def _decode_pack(self, seg: SegmentRow, first: int, count: int, kind: int = KIND_RECORDS) -> list[Record]:
+        body = self._read_body(seg, first, count, kind)
+        return unpack_entries(decompress(body, self._dictionary(seg)))
+
+    def _read_body(self, seg: SegmentRow, first: int, count: int, kind: int) -> bytes:
+        bodies = []
+        for i, (loc, crc) in enumerate(self.catalog.frames(seg.seq, first, count)):
+            header, body = parse_frame(self._frame_payload(seg, first + i, loc, crc))
+            if (header.kind, header.segment, header.frame, header.part, header.parts) != (kind, seg.seq, first + i, i, count):
+                msg = f"Frame {first + i} of {seg.video_file} is not the frame the catalog expects (kind {header.kind}, part {header.part}/{header.parts})."
+                raise CorruptData(msg)
+            bodies.append(body)
+        return b"".join(bodies)
+
+    def _frame_payload(self, seg: SegmentRow, frame: int, loc: FrameLocation, crc: int, decoder: str | None = None) -> bytes:
+        data = read_packet(self._fd(seg), loc)
+        if zlib.crc32(data) != crc:
+            msg = f"Frame {frame} of {seg.video_file}: video bytes fail their CRC-32."
+            raise ChecksumMismatch(msg)
+        return qr.decode(decode_packet(data, seg.info), backend=decoder or self.decoder)
+
+    def _dictionary(self, seg: SegmentRow) -> zstandard.ZstdCompressionDict | None:
+        if seg.seq not in self._dicts:
+            data = self._read_body(seg, 1, seg.dict_frames, KIND_DICTIONARY) if seg.dict_frames else b""
+            self._dicts[seg.seq] = zstandard.ZstdCompressionDict(data) if data else None
+        return self._dicts[seg.seq]
+
+    def _fd(self, seg: SegmentRow) -> int:
+        fd = self._fds.get(seg.seq)
+        if fd is not None:
+            self._fds.move_to_end(seg.seq)
+            return fd
+        path = self._segment_file(seg.video_file)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError as e:
+            msg = f"Video file {path.name} is missing from {self.path / 'segments'}; its records cannot be read. Run `verify`."
+            raise SegmentNotFound(msg) from e
+        self._fds[seg.seq] = fd
+        if len(self._fds) > MAX_OPEN_FILES:
+            _, old = self._fds.popitem(last=False)
+            os.close(old)
+        return fd
+
+    def _close_fd(self, seq: int) -> None:
+        fd = self._fds.pop(seq, None)
+        if fd is not None:
+            os.close(fd)
+        self._dicts.pop(seq, None)
+
+    # -- searching -----------------------------------------------------------------------
+
+    def search(
+        self,
+        query: Any,
+        k: int,
+        *,
+        filter: Filter | None = None,  # noqa: A002 - LangChain's name for it
+        with_vectors: bool = False,
+    ) -> list[Hit]:
+        """The k nearest live records to ``query``, filtered before the search.
+
+        Scores: cosine similarity (``cosine``), inner product (``ip``) or Euclidean distance
+        (``l2``). A filter restricts the candidate set first, so k results come back whenever at
+        least k records match.
+        """
+        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+            msg = f"k must be a positive integer, got {k!r}."
+            raise InvalidArgument(msg)
+        predicate = compile_filter(filter)
+        with self._lock:
+            self._sync()
+            if self._index is None or self.dim is None or len(self._index) == 0:
+                return []
+            q = prepare_vectors(query, self.dim, self.metric, what="query vector")
+            allowed = None
+            if predicate is not None:
+                allowed = np.fromiter((vid for vid, meta in self._all_metadata().items() if predicate(meta)), dtype=np.int64)
+                if not len(allowed):
+                    return []
+            scores, ids = self._index.search(q, k, allowed)
+            pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+            rows = self.catalog.records_by_vector_ids([i for i, _ in pairs])
+            records = self._read_rows([rows[i] for i, _ in pairs if i in rows])
+            vectors = self._index.reconstruct([i for i, _ in pairs]) if with_vectors else None
+            return [
+                Hit(records[rows[vid].id], score, vectors[n] if vectors is not None else None)
+                for n, (vid, score) in enumerate(pairs)
+                if vid in rows
+            ]
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors (normalised under cosine) of live records."""
+        with self._lock:
+            self._sync()
+            found = self.catalog.vector_ids(list(ids))
+            if self._index is None or not found:
+                return {}
+            mat = self._index.reconstruct(list(found.values()))
+            return dict(zip(found, mat))
+
+    def _all_metadata(self) -> dict[int, dict[str, Any]]:
+        if self._metadata is None:
+            self._metadata = {vid: json.loads(meta) for vid, meta in self.catalog.iter_metadata()}
+        return self._metadata
+
+    # -- maintenance ---------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and sizes for ``info``."""
+        with self._lock:
+            self._sync()
+            stats: dict[str, Any] = dict(self.catalog.stats())
+            stats.update(
+                dim=self.dim,
+                metric=self.metric,
+                model=self.model,
+                profile=self.profile.name,
+                index_type="Flat (exact)",
+                vectors_in_index=len(self._index) if self._index is not None else 0,
+                catalog_bytes=sum(
+                    p.stat().st_size for p in self.path.glob(Catalog.FILE + "*") if p.is_file()
+                ),
+            )
+            text = stats["text_bytes"]
+            stats["video_to_text"] = stats["video_bytes"] / text if text else None
+            return stats
+
+    def verify(self, *, cross_check: bool = True) -> VerifyReport:
+        """Decode every frame, check every checksum and compare the video with the catalog."""
+        from .verify import verify_store
+
+        with self._lock:
+            self._sync()
+            return verify_store(self, cross_check=cross_check)
+
+
+def faiss_ids(index: VectorIndex) -> np.ndarray:
+    """Ids currently held by the in-memory index."""
+    import faiss
+
+    return faiss.vector_to_array(index.index.id_map)
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+__all__ = ["Engine", "Hit", "Location", "Problem", "Record", "VerifyReport", "InvalidRecord"]

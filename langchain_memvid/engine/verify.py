@@ -1,0 +1,99 @@
+"""``verify``: read everything back and compare it with what the catalog promises.
+
+Checks, per segment: both files exist and match their size and SHA-256; every frame's packet
+matches its CRC-32, decodes to a QR payload whose own CRC-32 holds, and (cross-check) decodes to the
+same bytes with a second, independent QR decoder; the vector file holds every live vector. Per
+record: its pack decompresses and holds the record at the catalog's slot with the catalog's
+metadata. Problems are collected, not raised, so one report lists all the damage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from . import qr
+from .errors import MemvidError
+from .frames import parse_frame
+from .segments import sha256_file
+
+if TYPE_CHECKING:
+    from .catalog import RecordRow
+    from .store import Engine, VerifyReport
+
+
+def verify_store(engine: Engine, *, cross_check: bool = True) -> VerifyReport:
+    """Check every byte the catalog refers to; see the module docstring."""
+    from .store import Problem, VerifyReport
+
+    report = VerifyReport()
+    second = "zbar" if cross_check and "zbar" in qr.available_decoders() and engine.decoder != "zbar" else None
+    rows_by_seq: dict[int, list[RecordRow]] = defaultdict(list)
+    for row in engine.catalog.iter_records():
+        rows_by_seq[row.seq].append(row)
+    for seg in engine._segments.values():
+        video = engine.path / "segments" / seg.video_file
+        if not video.exists():
+            report.problems.append(Problem(seg.video_file, "video file is missing"))
+            report.problems += [Problem(seg.video_file, "record unreadable: video missing", r.id) for r in rows_by_seq[seg.seq]]
+            continue
+        if video.stat().st_size != seg.video_bytes or sha256_file(video) != seg.video_sha256:
+            report.problems.append(Problem(seg.video_file, "video file fails its size/SHA-256 check"))
+        for n, (loc, crc) in enumerate(engine.catalog.frames(seg.seq, 0, seg.frame_count)):
+            report.frames_checked += 1
+            try:
+                payload = engine._frame_payload(seg, n, loc, crc)
+                parse_frame(payload)
+                if second is not None:
+                    other = engine._frame_payload(seg, n, loc, crc, decoder=second)
+                    report.frames_cross_checked += 1
+                    if other != payload:
+                        report.problems.append(Problem(seg.video_file, f"decoders disagree ({engine.decoder} vs {second})", frame=n))
+            except MemvidError as e:
+                report.problems.append(Problem(seg.video_file, str(e), frame=n))
+        _verify_vectors(engine, seg, rows_by_seq[seg.seq], report)
+        engine._packs.clear()
+        for row in rows_by_seq[seg.seq]:
+            report.records_checked += 1
+            try:
+                record = engine._read_rows([row])[row.id]
+                stored = json.dumps(record.metadata, sort_keys=True)
+                if stored != json.dumps(row.metadata, sort_keys=True):
+                    report.problems.append(Problem(seg.video_file, "metadata in the video differs from the catalog", row.id, row.first_frame))
+                if len(record.text.encode("utf-8")) != row.text_bytes:
+                    report.problems.append(Problem(seg.video_file, "text length differs from the catalog", row.id, row.first_frame))
+            except MemvidError as e:
+                report.problems.append(Problem(seg.video_file, f"record unreadable: {e}", row.id, row.first_frame))
+    live = engine.catalog.count()
+    in_index = len(engine._index) if engine._index is not None else 0
+    if live != in_index:
+        report.problems.append(Problem("(index)", f"the in-memory index holds {in_index} vectors for {live} live records"))
+    return report
+
+
+def _verify_vectors(engine: Engine, seg: object, rows: list[RecordRow], report: VerifyReport) -> None:
+    from .catalog import SegmentRow
+    from .index import deserialize_vectors
+    from .store import Problem
+
+    assert isinstance(seg, SegmentRow)
+    path = engine.path / "segments" / seg.index_file
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        report.problems.append(Problem(seg.index_file, "vector file is missing"))
+        return
+    if len(data) != seg.index_bytes or hashlib.sha256(data).hexdigest() != seg.index_sha256:
+        report.problems.append(Problem(seg.index_file, "vector file fails its size/SHA-256 check"))
+        return
+    if engine.dim is None:
+        return
+    try:
+        ids, _ = deserialize_vectors(data, int(engine.dim))
+    except MemvidError as e:
+        report.problems.append(Problem(seg.index_file, str(e)))
+        return
+    held = set(ids.tolist())
+    report.problems += [Problem(seg.index_file, "vector missing from the segment's vector file", r.id) for r in rows if r.vector_id not in held]
