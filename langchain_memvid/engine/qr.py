@@ -320,22 +320,26 @@ def _single(found: list[bytes]) -> bytes:
 
 def _decode_zxing(gray: np.ndarray) -> bytes:
     """Read with zxing-cpp: a fast pass for pure generated frames, then a robust one."""
-    fmt = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
-    # A pure frame (as written, or losslessly stored) decodes in well under a millisecond this way;
-    # it also returns empty symbols, which zxing-cpp otherwise treats as invalid.
+    fmt = zxingcpp.BarcodeFormat.QRCode
+    formats = zxingcpp.BarcodeFormats(fmt)
+    # A pure frame (as written, or losslessly stored) decodes in well under a millisecond this way.
+    # ``return_errors`` is needed to see empty symbols, which zxing-cpp counts as invalid; the
+    # checks below drop the symbols that really failed and the format-NONE placeholder the pure
+    # reader returns when it finds nothing.
     results = zxingcpp.read_barcodes(
         gray,
-        formats=fmt,
+        formats=formats,
         is_pure=True,
         try_rotate=False,
         try_downscale=False,
         try_invert=False,
+        return_errors=True,
     )
-    found = [bytes(r.bytes) for r in results if r.error is None]
+    found = [bytes(r.bytes) for r in results if r.format == fmt and r.error is None]
     if not found:
         # Lossy-codec frames are blurred and shifted; let zxing search and binarize properly.
-        results = zxingcpp.read_barcodes(gray, formats=fmt)
-        found = [bytes(r.bytes) for r in results if r.error is None]
+        results = zxingcpp.read_barcodes(gray, formats=formats)
+        found = [bytes(r.bytes) for r in results if r.format == fmt and r.error is None]
     return _single(found)
 
 

@@ -107,7 +107,7 @@ def _decode_segment(seg: _Segment, report: RebuildReport) -> None:
         if not got:
             report.problems.append(f"{seg.name}: dictionary frames damaged; its records cannot be decompressed")
             return
-        dictionary = zstandard.ZstdCompressionDict(got[0])
+        dictionary = zstandard.ZstdCompressionDict(decompress(got[0], None))
     frame = 1 + n_dict
     while frame < len(seg.locations):
         entry = seg.payloads.get(frame)

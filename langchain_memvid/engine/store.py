@@ -266,6 +266,8 @@ class Engine:
         for seq in [s for s in self._segments if s not in segments]:
             self._close_fd(seq)
         self._segments = segments
+        for seg in new:
+            self._warm(seg)
         self._packs.clear()
         self._metadata = None
         self._generation = gen
@@ -488,6 +490,8 @@ class Engine:
     def _after_commit(self, gen: int, built: list[BuiltSegment]) -> None:
         """Bring the in-memory view up to the commit this process just made."""
         self._segments = {s.seq: s for s in self.catalog.segments()}
+        for seg in built:
+            self._dicts[seg.seq] = seg.dictionary
         self._packs.clear()
         self._metadata = None
         self._generation = gen
@@ -593,10 +597,20 @@ class Engine:
             raise ChecksumMismatch(msg)
         return qr.decode(decode_packet(data, seg.info), backend=decoder or self.decoder)
 
+    def _warm(self, seg: SegmentRow) -> None:
+        """Load a segment's dictionary up front so that a first read costs one frame decode.
+
+        A damaged segment must not stop the store from opening: the error surfaces (with the
+        record id) when a record of that segment is read, and ``verify`` reports it.
+        """
+        if seg.dict_frames and seg.seq not in self._dicts:
+            with suppress(MemvidError, OSError):
+                self._dictionary(seg)
+
     def _dictionary(self, seg: SegmentRow) -> zstandard.ZstdCompressionDict | None:
         if seg.seq not in self._dicts:
-            data = self._read_body(seg, 1, seg.dict_frames, KIND_DICTIONARY) if seg.dict_frames else b""
-            self._dicts[seg.seq] = zstandard.ZstdCompressionDict(data) if data else None
+            body = self._read_body(seg, 1, seg.dict_frames, KIND_DICTIONARY) if seg.dict_frames else b""
+            self._dicts[seg.seq] = zstandard.ZstdCompressionDict(decompress(body, None)) if body else None
         return self._dicts[seg.seq]
 
     def _fd(self, seg: SegmentRow) -> int:

