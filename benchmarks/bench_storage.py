@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import pydoc_data.topics
 import random
 import resource
 import shutil
@@ -28,7 +29,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pydoc_data.topics
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from langchain_memvid.engine import Engine, Record, rebuild_store
@@ -166,22 +166,42 @@ def main() -> None:
         ("one record, fresh open, p50 ms", f"{corpus['read_p50_ms']:.2f}", "<= 2", "150-630 (search)", "-"),
         ("open the store, ms", f"{corpus['open_ms']:.1f}", "-", "-", "-"),
         ("sequential read, records/s", f"{corpus['sequential_records_per_s']:,.0f}", ">= 10,000", "-", "-"),
-        ("byte-exact from video alone", f"{corpus['exact_from_video']}/{corpus['chunks']}", "100 %", "0/1,056", "533/938"),
+        (
+            "byte-exact from video alone",
+            f"{corpus['exact_from_video']}/{corpus['chunks']}",
+            "100 %",
+            "0/1,056",
+            "533/938",
+        ),
     ]
     if scale:
         rows += [
-            (f"{scale['records']:,} records: build records/s", f"{scale['build_records_per_s']:.0f}", "-", "-", "-"),
-            ("  RSS growth, batch 2 -> last (MiB)", f"{scale['rss_growth_mb_second_to_last_batch']}", "flat", "-", "-"),
+            (
+                f"{scale['records']:,} records: build records/s",
+                f"{scale['build_records_per_s']:.0f}",
+                "-",
+                "-",
+                "-",
+            ),
+            (
+                "  RSS growth, batch 2 -> last (MiB)",
+                f"{scale['rss_growth_mb_second_to_last_batch']}",
+                "flat",
+                "-",
+                "-",
+            ),
             ("  open the store, ms", f"{scale['open_ms']:.0f}", "-", "-", "-"),
             ("  one record p50 ms", f"{scale['read_p50_ms']:.2f}", "<= 2", "-", "-"),
             ("  video bytes / text bytes", f"{scale['video_to_text']:.3f}", "-", "-", "-"),
         ]
-    print(f"\nStorage benchmark on {machine}; corpus: {corpus['chunks']} chunks, {corpus['text_bytes']:,} bytes")
+    print(
+        f"\nStorage benchmark on {machine}; corpus: {corpus['chunks']} chunks, {corpus['text_bytes']:,} bytes"
+    )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     head = ("figure", "ours", "target", "memvid 0.1.3", "langchain-memvid 0.1.11")
-    widths = [max(w, len(h)) for w, h in zip(widths, head)]
+    widths = [max(w, len(h)) for w, h in zip(widths, head, strict=False)]
     for row in (head, *rows):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)))
     RESULTS.mkdir(exist_ok=True)
     out = {"machine": machine, "corpus": corpus, "scale": scale, "when": time.strftime("%Y-%m-%d")}
     (RESULTS / "storage.json").write_text(json.dumps(out, indent=2))

@@ -307,7 +307,7 @@ class MemvidVectorStore(VectorStore):
             msg = f"Got {len(metadatas)} metadatas and {len(texts_)} texts; pass one per text."
             raise ValueError(msg)
         metas = metadatas if metadatas is not None else [{}] * len(texts_)
-        docs = [Document(page_content=t, metadata=m or {}) for t, m in zip(texts_, metas)]
+        docs = [Document(page_content=t, metadata=m or {}) for t, m in zip(texts_, metas, strict=True)]
         return self.add_documents(docs, ids=ids, **kwargs)
 
     def add_documents(
@@ -349,14 +349,14 @@ class MemvidVectorStore(VectorStore):
             msg = f"batch_size must be a positive integer, got {batch_size!r}."
             raise ValueError(msg)
         given = ids if ids is not None else [None] * len(docs)
-        final_ids = [i or d.id or str(uuid.uuid4()) for i, d in zip(given, docs)]
+        final_ids = [i or d.id or str(uuid.uuid4()) for i, d in zip(given, docs, strict=True)]
         size = batch_size or max(len(docs), 1)
         for start in range(0, len(docs), size):
             batch = docs[start : start + size]
             vectors = self._embed_documents([d.page_content for d in batch])
             records = [
                 Record(rid, d.page_content, dict(d.metadata))
-                for rid, d in zip(final_ids[start : start + size], batch)
+                for rid, d in zip(final_ids[start : start + size], batch, strict=True)
             ]
             self._engine.add(records, vectors)
         return final_ids
@@ -423,14 +423,14 @@ class MemvidVectorStore(VectorStore):
         if window < 0:
             msg = f"window must be 0 or more, got {window}."
             raise ValueError(msg)
-        index = document.metadata.get("chunk_index")
         dim = self._engine.dim
         if _chunk_group(document) is None or dim is None:
             return [document]
         meta = document.metadata
+        index: int = meta["chunk_index"]
         flt: dict[str, Any] = {
             "source": meta["source"],
-            "page": meta["page"] if "page" in meta else {"$exists": False},
+            "page": meta.get("page", {"$exists": False}),
             "chunk_index": {"$gte": index - window, "$lte": index + window},
         }
         # The filter is applied before the kNN, so any query vector returns every match.
@@ -445,7 +445,7 @@ class MemvidVectorStore(VectorStore):
         embedding: Sequence[float] | np.ndarray,
         k: int,
         *,
-        filter: Filter | None = None,  # noqa: A002 - LangChain's name for it
+        filter: Filter | None = None,
         with_vectors: bool = False,
     ) -> list[tuple[Document, float, np.ndarray | None]]:
         """The one search core: (document, raw score, stored vector if asked), best first."""
@@ -456,7 +456,7 @@ class MemvidVectorStore(VectorStore):
         self,
         query: str,
         k: int = 4,
-        filter: Filter | None = None,  # noqa: A002
+        filter: Filter | None = None,
         **kwargs: Any,
     ) -> list[Document]:
         """The `k` documents closest to `query`.
@@ -477,7 +477,7 @@ class MemvidVectorStore(VectorStore):
         self,
         query: str,
         k: int = 4,
-        filter: Filter | None = None,  # noqa: A002
+        filter: Filter | None = None,
         **kwargs: Any,
     ) -> list[tuple[Document, float]]:
         """The `k` documents closest to `query` with their raw scores.
@@ -503,7 +503,7 @@ class MemvidVectorStore(VectorStore):
         self,
         embedding: list[float],
         k: int = 4,
-        filter: Filter | None = None,  # noqa: A002
+        filter: Filter | None = None,
         **kwargs: Any,
     ) -> list[Document]:
         """The `k` documents closest to an embedding vector.
@@ -534,7 +534,7 @@ class MemvidVectorStore(VectorStore):
         k: int = 4,
         fetch_k: int = 20,
         lambda_mult: float = 0.5,
-        filter: Filter | None = None,  # noqa: A002
+        filter: Filter | None = None,
         **kwargs: Any,
     ) -> list[Document]:
         """Documents close to `query` and diverse among themselves (maximal marginal relevance).
@@ -561,7 +561,7 @@ class MemvidVectorStore(VectorStore):
         k: int = 4,
         fetch_k: int = 20,
         lambda_mult: float = 0.5,
-        filter: Filter | None = None,  # noqa: A002
+        filter: Filter | None = None,
         **kwargs: Any,
     ) -> list[Document]:
         """Maximal marginal relevance search from an embedding vector.
@@ -640,9 +640,7 @@ class MemvidVectorStore(VectorStore):
         return store
 
     @classmethod
-    def from_documents(
-        cls, documents: list[Document], embedding: Embeddings, **kwargs: Any
-    ) -> Self:
+    def from_documents(cls, documents: list[Document], embedding: Embeddings, **kwargs: Any) -> Self:
         """Create (or open) a store and add `documents`; see `from_texts` for `path`.
 
         Args:
@@ -682,9 +680,7 @@ class MemvidVectorStore(VectorStore):
             raise StoreConfigMismatch(msg)
 
 
-def _open_existing(
-    path: Path, metric: str | None, profile: str, options: dict[str, Any]
-) -> Engine:
+def _open_existing(path: Path, metric: str | None, profile: str, options: dict[str, Any]) -> Engine:
     """Open a store that must exist (no embedding was given to create one with)."""
     try:
         return Engine(path, metric=metric, profile=profile, **{"create": False, **options})
@@ -702,7 +698,7 @@ def _recreate_embedding(engine: Engine) -> Embeddings:
     if not name:
         msg = f"{engine.path} records no embedding model; pass embedding= to open it."
         raise InvalidArgument(msg)
-    from langchain_memvid.embeddings import SentenceTransformerEmbeddings  # noqa: PLC0415
+    from langchain_memvid.embeddings import SentenceTransformerEmbeddings
 
     embedding = SentenceTransformerEmbeddings(model_name=name)
     try:
@@ -736,8 +732,8 @@ def _dimension_hint(embedding: Embeddings) -> int | None:
     """The embedding's dimension when a plain field states it; never calls the model."""
     for attr in _DIMENSION_ATTRS:
         value = getattr(embedding, attr, None)
-        if _is_int(value) and value > 0:
-            return int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
     return None
 
 

@@ -113,8 +113,12 @@ class RecordRow:
     metadata: dict[str, Any]
 
 
-def _row_crc(id_: str, vector_id: int, seq: int, first: int, count: int, slot: int, size: int, meta: str) -> int:
-    return zlib.crc32(f"{id_}\x00{vector_id}\x00{seq}\x00{first}\x00{count}\x00{slot}\x00{size}\x00{meta}".encode())
+def _row_crc(
+    id_: str, vector_id: int, seq: int, first: int, count: int, slot: int, size: int, meta: str
+) -> int:
+    return zlib.crc32(
+        f"{id_}\x00{vector_id}\x00{seq}\x00{first}\x00{count}\x00{slot}\x00{size}\x00{meta}".encode()
+    )
 
 
 def check_name(name: str) -> str:
@@ -269,7 +273,9 @@ class Catalog:
                 name=check_name(r[1]),
                 kind=r[2],
                 profile=r[3],
-                info=VideoInfo(codec=r[4], width=r[5], height=r[6], time_base=Fraction(r[7]), extradata=bytes(r[8])),
+                info=VideoInfo(
+                    codec=r[4], width=r[5], height=r[6], time_base=Fraction(r[7]), extradata=bytes(r[8])
+                ),
                 frame_count=r[9],
                 dict_frames=r[10],
                 record_count=r[11],
@@ -303,7 +309,9 @@ class Catalog:
         for r in rows:
             meta = json.dumps(r.metadata, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
             crc = _row_crc(r.id, r.vector_id, r.seq, r.first_frame, r.frame_count, r.slot, r.text_bytes, meta)
-            values.append((r.id, r.vector_id, r.seq, r.first_frame, r.frame_count, r.slot, r.text_bytes, meta, crc))
+            values.append(
+                (r.id, r.vector_id, r.seq, r.first_frame, r.frame_count, r.slot, r.text_bytes, meta, crc)
+            )
         self.db.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?)", values)
         return list(replaced.values())
 
@@ -318,7 +326,9 @@ class Catalog:
         out: dict[str, int] = {}
         for chunk in _chunks(list(dict.fromkeys(ids)), 500):
             marks = ",".join("?" * len(chunk))
-            out.update(self.db.execute(f"SELECT id, vector_id FROM records WHERE id IN ({marks})", chunk).fetchall())  # noqa: S608
+            out.update(
+                self.db.execute(f"SELECT id, vector_id FROM records WHERE id IN ({marks})", chunk).fetchall()
+            )
         return out
 
     def records(self, ids: Sequence[str]) -> dict[str, RecordRow]:
@@ -326,7 +336,7 @@ class Catalog:
         out: dict[str, RecordRow] = {}
         for chunk in _chunks(list(dict.fromkeys(ids)), 500):
             marks = ",".join("?" * len(chunk))
-            query = f"SELECT * FROM records WHERE id IN ({marks})"  # noqa: S608
+            query = f"SELECT * FROM records WHERE id IN ({marks})"
             out.update((row.id, row) for row in map(_record_row, self.db.execute(query, chunk)))
         return out
 
@@ -335,7 +345,7 @@ class Catalog:
         out: dict[int, RecordRow] = {}
         for chunk in _chunks(list(vector_ids), 500):
             marks = ",".join("?" * len(chunk))
-            query = f"SELECT * FROM records WHERE vector_id IN ({marks})"  # noqa: S608
+            query = f"SELECT * FROM records WHERE vector_id IN ({marks})"
             out.update((row.vector_id, row) for row in map(_record_row, self.db.execute(query, chunk)))
         return out
 
@@ -357,7 +367,9 @@ class Catalog:
 
     def stats(self) -> dict[str, int]:
         """Totals for ``info``: live records, their text bytes, segments, frames, video bytes."""
-        records, text = self.db.execute("SELECT COUNT(*), COALESCE(SUM(text_bytes), 0) FROM records").fetchone()
+        records, text = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(text_bytes), 0) FROM records"
+        ).fetchone()
         segs, video, index = self.db.execute(
             "SELECT COUNT(*), COALESCE(SUM(video_bytes), 0), COALESCE(SUM(index_bytes), 0) FROM segments"
         ).fetchone()

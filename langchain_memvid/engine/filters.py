@@ -239,8 +239,7 @@ def _unknown_operator(op: str, where: str) -> InvalidArgument:
             hint = f" (did you mean {known!r}?)"
             break
     return InvalidArgument(
-        f"unknown filter operator {op!r} at {where}{hint}; "
-        f"supported operators: {_describe_supported()}"
+        f"unknown filter operator {op!r} at {where}{hint}; supported operators: {_describe_supported()}"
     )
 
 
@@ -353,16 +352,14 @@ def _compile_operator(op: str, operand: Any, field: str, where: str) -> Callable
     if op in _ORDERING:
         if not (isinstance(operand, str) or _is_number(operand)):
             raise InvalidArgument(
-                f"{op} at {where} needs a number or a string, got {operand!r} "
-                f"({type(operand).__name__})"
+                f"{op} at {where} needs a number or a string, got {operand!r} ({type(operand).__name__})"
             )
         compare = _ORDERING[op]
         return lambda v: _orderable(v, operand) and bool(compare(v, operand))
     if op in ("$in", "$nin"):
         if not isinstance(operand, list | tuple):
             raise InvalidArgument(
-                f"{op} at {where} needs a list of values, got {operand!r} "
-                f"({type(operand).__name__})"
+                f"{op} at {where} needs a list of values, got {operand!r} ({type(operand).__name__})"
             )
         is_in = _compile_in(operand)
         if op == "$in":
@@ -371,16 +368,13 @@ def _compile_operator(op: str, operand: Any, field: str, where: str) -> Callable
     if op == "$exists":
         if not isinstance(operand, bool):
             raise InvalidArgument(
-                f"$exists at {where} needs True or False, got {operand!r} "
-                f"({type(operand).__name__})"
+                f"$exists at {where} needs True or False, got {operand!r} ({type(operand).__name__})"
             )
         if operand:
             return lambda v: v is not _MISSING
         return lambda v: v is _MISSING
     if op == "$contains":
-        return lambda v: (
-            isinstance(v, list | tuple) and any(_values_equal(item, operand) for item in v)
-        )
+        return lambda v: isinstance(v, list | tuple) and any(_values_equal(item, operand) for item in v)
     if op in _LOGICAL_OPERATORS:
         raise InvalidArgument(
             f"{op} is a logical operator and cannot be used inside field {field!r} at {where}; "
@@ -403,9 +397,7 @@ def _compile_field(field: str, condition: Any, where: str) -> Predicate:
                     f"with plain keys {plain}; use dotted keys (e.g. '{field}.{plain[0]}') "
                     "for nested fields, or $eq to compare a whole dict"
                 )
-            tests = tuple(
-                _compile_operator(op, condition[op], field, f"{where}[{op!r}]") for op in ops
-            )
+            tests = tuple(_compile_operator(op, condition[op], field, f"{where}[{op!r}]") for op in ops)
             if len(tests) == 1:
                 test = tests[0]
                 return lambda metadata: test(get(metadata))
@@ -432,8 +424,7 @@ def _compile_list(op: str, operand: Any, where: str) -> list[Predicate]:
     """Compile the sub-filters of ``$and`` / ``$or``, which must form a non-empty list."""
     if not isinstance(operand, list | tuple):
         raise InvalidArgument(
-            f"{op} at {where} needs a non-empty list of filters, got {operand!r} "
-            f"({type(operand).__name__})"
+            f"{op} at {where} needs a non-empty list of filters, got {operand!r} ({type(operand).__name__})"
         )
     if not operand:
         raise InvalidArgument(f"{op} at {where} needs a non-empty list of filters, got []")
@@ -469,9 +460,7 @@ def _compile(flt: Any, where: str) -> Predicate:
         return _compile_mapping(flt, where)
     if callable(flt):
         return _wrap_callable(flt)
-    raise InvalidArgument(
-        f"a filter must be a dict or a callable, got {type(flt).__name__} at {where}"
-    )
+    raise InvalidArgument(f"a filter must be a dict or a callable, got {type(flt).__name__} at {where}")
 
 
 def compile_filter(flt: Filter | None) -> Predicate | None:

@@ -112,8 +112,7 @@ def decompress(data: bytes, dictionary: zstandard.ZstdCompressionDict | None) ->
         if params.content_size > MAX_PACK_BYTES:
             msg = f"A pack claims {params.content_size} bytes decompressed; the limit is {MAX_PACK_BYTES}."
             raise LimitExceeded(msg)
-        kwargs = {"dict_data": dictionary} if dictionary is not None else {}
-        out = zstandard.ZstdDecompressor(**kwargs).decompressobj()
+        out = zstandard.ZstdDecompressor(dict_data=dictionary).decompressobj()
         result = out.decompress(data)
     except zstandard.ZstdError as e:
         msg = f"A pack is not valid zstd data: {e}"
@@ -146,8 +145,7 @@ class Packer:
         dictionary: zstandard.ZstdCompressionDict | None = None,
     ) -> None:
         self.room = capacity - HEADER_SIZE
-        kwargs = {"dict_data": dictionary} if dictionary is not None else {}
-        self._compressor = zstandard.ZstdCompressor(level=level, write_content_size=True, **kwargs)
+        self._compressor = zstandard.ZstdCompressor(level=level, dict_data=dictionary, write_content_size=True)
 
     def compress(self, records: Sequence[EncodedRecord]) -> bytes:
         """One pack's body: the records' entries compressed as a single zstd frame."""

@@ -114,7 +114,7 @@ class VectorIndex:
     def remove(self, ids: Sequence[int]) -> None:
         """Remove ids; unknown ids are ignored."""
         if len(ids):
-            self.index.remove_ids(np.asarray(list(ids), dtype=np.int64))
+            self.index.remove_ids(np.asarray(list(ids), dtype=np.int64))  # type: ignore[arg-type]
 
     def reconstruct(self, ids: Sequence[int]) -> np.ndarray:
         """The stored (prepared) vectors of ``ids``."""
@@ -131,7 +131,8 @@ class VectorIndex:
         """
         params = None
         if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+            selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         k = min(k, len(self)) if allowed is None else min(k, len(allowed), len(self))
         if k <= 0:
             empty = np.zeros((len(queries), 0))

@@ -116,9 +116,7 @@ def canvas_size(module_px: int) -> int:
     return _CANVAS_MODULES * _check_module_px(module_px)
 
 
-def encode(
-    payload: bytes, *, ecc: str = "L", module_px: int = 1, backend: str = "zxing"
-) -> np.ndarray:
+def encode(payload: bytes, *, ecc: str = "L", module_px: int = 1, backend: str = "zxing") -> np.ndarray:
     """Draw ``payload`` as one byte-mode QR symbol centred on a fixed-size white canvas.
 
     Args:
@@ -219,9 +217,7 @@ def _check_module_px(module_px: object) -> int:
         or not isinstance(module_px, (int, np.integer))
         or not 1 <= module_px <= _MAX_MODULE_PX
     ):
-        raise InvalidArgument(
-            f"module_px must be an integer from 1 to {_MAX_MODULE_PX}, got {module_px!r}"
-        )
+        raise InvalidArgument(f"module_px must be an integer from 1 to {_MAX_MODULE_PX}, got {module_px!r}")
     return int(module_px)
 
 
@@ -265,9 +261,9 @@ def _empty_modules(ecc: str) -> np.ndarray:
 def _qrcode_api() -> Any:
     """Import the optional ``qrcode`` package once; None when it is not installed."""
     try:
-        import qrcode  # noqa: PLC0415 - optional backend, imported on first use
-        import qrcode.constants  # noqa: PLC0415
-        import qrcode.util  # noqa: PLC0415
+        import qrcode
+        import qrcode.constants
+        import qrcode.util
     except ImportError:
         return None
     return qrcode
@@ -277,9 +273,7 @@ def _qrcode_modules(data: bytes, ecc: str) -> np.ndarray:
     """Encode with the pure-Python ``qrcode`` package, forced to byte mode."""
     qrcode = _qrcode_api()
     if qrcode is None:
-        raise BackendUnavailable(
-            f"the 'qrcode' QR encoder needs the qrcode package: {_QRCODE_INSTALL}"
-        )
+        raise BackendUnavailable(f"the 'qrcode' QR encoder needs the qrcode package: {_QRCODE_INSTALL}")
     level = getattr(qrcode.constants, f"ERROR_CORRECT_{ecc}")
     qr = qrcode.QRCode(version=None, error_correction=level, box_size=1, border=_QUIET_MODULES)
     # Without an explicit byte-mode segment qrcode picks numeric/alphanumeric modes for
@@ -300,7 +294,7 @@ def _as_gray(image: object) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim == 3 and image.shape[2] in (3, 4):
-        import cv2  # noqa: PLC0415 - only colour frames need it
+        import cv2
 
         code = cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
         image = cv2.cvtColor(np.ascontiguousarray(image), code)
@@ -347,7 +341,7 @@ def _decode_zxing(gray: np.ndarray) -> bytes:
 def _zbar_api() -> SimpleNamespace | str:
     """Load pyzbar's ctypes bindings once; on failure return why, to raise later."""
     try:
-        from pyzbar import wrapper  # noqa: PLC0415 - optional backend, loads libzbar
+        from pyzbar import wrapper
     except ModuleNotFoundError as exc:
         if (exc.name or "pyzbar").partition(".")[0] == "pyzbar":
             return f"the 'zbar' QR decoder needs pyzbar and libzbar: {_ZBAR_INSTALL}"
@@ -385,7 +379,7 @@ def _decode_zbar(gray: np.ndarray) -> bytes:
     api = _zbar_api()
     if not isinstance(api, SimpleNamespace):
         raise BackendUnavailable(api)
-    import cv2  # noqa: PLC0415 - a core dependency, but only zbar needs it here
+    import cv2
 
     side = min(gray.shape)
     if side < _ZBAR_MIN_SIDE:

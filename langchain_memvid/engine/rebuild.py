@@ -105,7 +105,9 @@ def _decode_segment(seg: _Segment, report: RebuildReport) -> None:
     if n_dict:
         got = seg.payloads.get(1) and _parts(seg, 1, KIND_DICTIONARY)
         if not got:
-            report.problems.append(f"{seg.name}: dictionary frames damaged; its records cannot be decompressed")
+            report.problems.append(
+                f"{seg.name}: dictionary frames damaged; its records cannot be decompressed"
+            )
             return
         dictionary = zstandard.ZstdCompressionDict(decompress(got[0], None))
     frame = 1 + n_dict
@@ -172,8 +174,10 @@ def rebuild_store(
         if embed is None:
             msg = f"{len(missing)} records have no intact vector file; pass the embedding model (embed=...) to re-embed them."
             raise InvalidArgument(msg)
-        vecs = prepare_vectors(embed([live[r][1].text for r in missing]), int(settings["dim"]), str(settings["metric"]))
-        for rid, vec in zip(missing, vecs):
+        vecs = prepare_vectors(
+            embed([live[r][1].text for r in missing]), int(settings["dim"]), str(settings["metric"])
+        )
+        for rid, vec in zip(missing, vecs, strict=False):
             live[rid] = (*live[rid][:5], vec)
         report.reembedded = len(missing)
     _write_catalog(root, segments, live, settings, report)
@@ -193,7 +197,9 @@ def _segment_vectors(root: Path, seg: _Segment, settings: dict[str, Any]) -> np.
     if not seg.records or settings["dim"] is None:
         return None
     try:
-        _, vectors = deserialize_vectors((root / "segments" / f"{seg.name}.faiss").read_bytes(), int(settings["dim"]))
+        _, vectors = deserialize_vectors(
+            (root / "segments" / f"{seg.name}.faiss").read_bytes(), int(settings["dim"])
+        )
     except (OSError, MemvidError):
         return None
     # Vectors are written in the segment's record order; a count mismatch means damage.
@@ -236,7 +242,9 @@ def _write_catalog(
             index_path = root / "segments" / f"{seg.name}.faiss"
             if dim is not None:
                 mat = np.array([vectors[v] for v in vids], dtype=np.float32).reshape(len(vids), int(dim))
-                index_path.write_bytes(serialize_vectors(np.array(vids, dtype=np.int64), mat, str(settings["metric"])))
+                index_path.write_bytes(
+                    serialize_vectors(np.array(vids, dtype=np.int64), mat, str(settings["metric"]))
+                )
             info = probe(video)
             catalog.add_segment(
                 SegmentRow(
@@ -254,7 +262,7 @@ def _write_catalog(
                     index_sha256=sha256_file(index_path) if index_path.exists() else "",
                     created=float(seg.header.get("created") or time.time()),
                 ),
-                list(zip(seg.locations, seg.crcs)),
+                list(zip(seg.locations, seg.crcs, strict=False)),
             )
         catalog.put_records(rows)
         catalog.set_meta("next_vector_id", len(rows))

@@ -48,9 +48,7 @@ class EncodedRecord:
     @property
     def entry_size(self) -> int:
         """Bytes this record takes inside an uncompressed pack."""
-        return _ENTRY.size + len(self.id_bytes) + len(self.metadata_json.encode()) + len(
-            self.text_bytes
-        )
+        return _ENTRY.size + len(self.id_bytes) + len(self.metadata_json.encode()) + len(self.text_bytes)
 
 
 def _check_json(value: Any, where: str) -> None:
@@ -97,7 +95,9 @@ def metadata_to_json(metadata: Mapping[str, Any], record_id: str = "?") -> str:
         msg = f"Record {record_id!r}: {e}"
         raise InvalidRecord(msg) from e
     if len(text) > MAX_METADATA_BYTES:
-        msg = f"Record {record_id!r}: metadata is {len(text)} bytes as JSON; the limit is {MAX_METADATA_BYTES}."
+        msg = (
+            f"Record {record_id!r}: metadata is {len(text)} bytes as JSON; the limit is {MAX_METADATA_BYTES}."
+        )
         raise InvalidRecord(msg)
     return text
 

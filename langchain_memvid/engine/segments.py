@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import time
 import zlib
@@ -21,18 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import multiprocessing
 import numpy as np
 import zstandard
 
 from . import qr
 from .errors import CorruptData
 from .frames import (
+    FORMAT_VERSION,
     KIND_DICTIONARY,
     KIND_RECORDS,
     KIND_SEGMENT_HEADER,
     KIND_TOMBSTONES,
-    FORMAT_VERSION,
     FrameHeader,
     Packer,
     build_frame,
@@ -97,7 +97,7 @@ def train_dictionary(records: Sequence[EncodedRecord]) -> zstandard.ZstdCompress
     if total < DICT_MIN_TEXT_BYTES or len(records) < DICT_MIN_RECORDS:
         return None
     size = max(4 << 10, min(16 << 10, total // 16))
-    samples = [r.text_bytes for r in records if r.text_bytes]
+    samples: list[bytes | bytearray | memoryview] = [r.text_bytes for r in records if r.text_bytes]
     try:
         return zstandard.train_dictionary(size, samples, k=256, d=8, level=19)
     except zstandard.ZstdError:
@@ -116,7 +116,9 @@ def _pool() -> Executor:
     global _POOL  # noqa: PLW0603 - one pool per process, started on first large write
     if _POOL is None:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        _POOL = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context(method))
+        _POOL = ProcessPoolExecutor(
+            max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context(method)
+        )
     return _POOL
 
 
@@ -134,7 +136,9 @@ def render_frames(payloads: list[bytes], profile: Profile, backend: str) -> list
 class SegmentBuilder:
     """Writes one segment's files into a temporary folder; the store moves them into place."""
 
-    def __init__(self, tmp_dir: Path, profile: Profile, *, encoder: str = "zxing", settings: dict[str, Any]) -> None:
+    def __init__(
+        self, tmp_dir: Path, profile: Profile, *, encoder: str = "zxing", settings: dict[str, Any]
+    ) -> None:
         self.tmp_dir = tmp_dir
         self.profile = profile
         self.encoder = encoder
@@ -154,7 +158,12 @@ class SegmentBuilder:
         return json.dumps(body, sort_keys=True).encode()
 
     def build_records(
-        self, seq: int, name: str, records: Sequence[EncodedRecord], vectors: np.ndarray, vector_ids: np.ndarray
+        self,
+        seq: int,
+        name: str,
+        records: Sequence[EncodedRecord],
+        vectors: np.ndarray,
+        vector_ids: np.ndarray,
     ) -> BuiltSegment:
         """Pack, QR-encode and write records and their vectors as a new segment."""
         dictionary = train_dictionary(records)
@@ -170,7 +179,9 @@ class SegmentBuilder:
         for pack in packs:
             parts = split_body(pack.body, self.capacity)
             for i, part in enumerate(parts):
-                payloads.append(build_frame(FrameHeader(KIND_RECORDS, seq, frame_no + i, i, len(parts)), part))
+                payloads.append(
+                    build_frame(FrameHeader(KIND_RECORDS, seq, frame_no + i, i, len(parts)), part)
+                )
             placements += [Placement(frame_no, len(parts), slot) for slot in range(len(pack.records))]
             frame_no += len(parts)
         dict_payloads = [
@@ -183,7 +194,9 @@ class SegmentBuilder:
             {"records": len(records), "packs": len(packs), "dictionary_frames": len(dict_parts)},
         )
         head_payloads = [build_frame(FrameHeader(KIND_SEGMENT_HEADER, seq, 0, 0, 1), header)]
-        built = self._write(seq, name, "records", head_payloads + dict_payloads + payloads, vectors, vector_ids)
+        built = self._write(
+            seq, name, "records", head_payloads + dict_payloads + payloads, vectors, vector_ids
+        )
         built.dict_frames = len(dict_parts)
         built.dictionary = dictionary
         built.placements = placements
@@ -193,7 +206,10 @@ class SegmentBuilder:
         """Write a segment that records deletions, so the video alone can replay them."""
         body = zstandard.ZstdCompressor(level=19).compress(json.dumps(list(ids), ensure_ascii=False).encode())
         parts = split_body(body, self.capacity)
-        payloads = [build_frame(FrameHeader(KIND_TOMBSTONES, seq, 1 + i, i, len(parts)), p) for i, p in enumerate(parts)]
+        payloads = [
+            build_frame(FrameHeader(KIND_TOMBSTONES, seq, 1 + i, i, len(parts)), p)
+            for i, p in enumerate(parts)
+        ]
         header = self._header(seq, "tombstones", {"deleted": len(ids)})
         head = [build_frame(FrameHeader(KIND_SEGMENT_HEADER, seq, 0, 0, 1), header)]
         dim = int(self.settings["dim"])
@@ -201,7 +217,13 @@ class SegmentBuilder:
         return self._write(seq, name, "tombstones", head + payloads, empty, np.zeros(0, np.int64))
 
     def _write(
-        self, seq: int, name: str, kind: str, payloads: list[bytes], vectors: np.ndarray, vector_ids: np.ndarray
+        self,
+        seq: int,
+        name: str,
+        kind: str,
+        payloads: list[bytes],
+        vectors: np.ndarray,
+        vector_ids: np.ndarray,
     ) -> BuiltSegment:
         images = render_frames(payloads, self.profile, self.encoder)
         video_path = self.tmp_dir / f"{name}.mov"

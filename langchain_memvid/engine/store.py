@@ -139,7 +139,12 @@ class Engine:
             check_metric(metric)
         with self._writer(initial=True):
             self.catalog.create(
-                {"dim": dim, "metric": metric or "cosine", "model": model, "profile": get_profile(profile).name}
+                {
+                    "dim": dim,
+                    "metric": metric or "cosine",
+                    "model": model,
+                    "profile": get_profile(profile).name,
+                }
             )
             self._clean_orphans()
         self.catalog.check_version()
@@ -160,18 +165,24 @@ class Engine:
 
     def _open_folder(self, create: bool) -> None:
         if self.path.is_file():
-            msg = f"{self.path} is a file; a store is a folder. Pass a folder path (it is created if missing)."
+            msg = (
+                f"{self.path} is a file; a store is a folder. Pass a folder path (it is created if missing)."
+            )
             raise NotAStore(msg)
         if not (self.path / Catalog.FILE).exists():
             if not create:
                 msg = f"No memvid store at {self.path}."
                 raise StoreNotFound(msg)
-            if self.path.exists() and any(p.name not in ("segments", "tmp", "LOCK") for p in self.path.iterdir()):
+            if self.path.exists() and any(
+                p.name not in ("segments", "tmp", "LOCK") for p in self.path.iterdir()
+            ):
                 msg = f"{self.path} is a folder with other content and no catalog; refusing to use it as a store. Pass an empty or new folder."
                 raise NotAStore(msg)
         for sub in (self.path, self.path / "segments", self.path / "tmp"):
             if sub.is_symlink():
-                msg = f"{sub} is a symbolic link; stores refuse links so that nothing points outside the store."
+                msg = (
+                    f"{sub} is a symbolic link; stores refuse links so that nothing points outside the store."
+                )
                 raise UnsafePath(msg)
         try:
             (self.path / "segments").mkdir(parents=True, exist_ok=True)
@@ -280,7 +291,9 @@ class Engine:
             msg = f"Vector file {path.name} of segment {seg.seq} is missing; run `rebuild` (with the embedding model)."
             raise SegmentNotFound(msg) from e
         if len(data) != seg.index_bytes or _sha256(data) != seg.index_sha256:
-            msg = f"Vector file {path.name} fails its SHA-256 check; run `rebuild` (with the embedding model)."
+            msg = (
+                f"Vector file {path.name} fails its SHA-256 check; run `rebuild` (with the embedding model)."
+            )
             raise ChecksumMismatch(msg)
         return deserialize_vectors(data, int(self.settings["dim"]))
 
@@ -342,15 +355,32 @@ class Engine:
                 seq = self.catalog.next_seq()
                 for start in range(0, len(encoded), self.segment_records):
                     stop = start + self.segment_records
-                    builder = SegmentBuilder(self.path / "tmp", self.profile, encoder=self.encoder, settings=settings)
+                    builder = SegmentBuilder(
+                        self.path / "tmp", self.profile, encoder=self.encoder, settings=settings
+                    )
                     name = f"{seq:08d}-{secrets.token_hex(4)}"
-                    built.append(builder.build_records(seq, name, encoded[start:stop], prepared[start:stop], vids[start:stop]))
+                    built.append(
+                        builder.build_records(
+                            seq, name, encoded[start:stop], prepared[start:stop], vids[start:stop]
+                        )
+                    )
                     seq += 1
                 self._publish(built)
                 rows = [
-                    RecordRow(enc.id, int(vids[i]), seg.seq, p.first_frame, p.frame_count, p.slot, len(enc.text_bytes), json.loads(enc.metadata_json))
-                    for seg, start in zip(built, range(0, len(encoded), self.segment_records))
-                    for i, (enc, p) in enumerate(zip(encoded[start:], seg.placements), start=start)
+                    RecordRow(
+                        enc.id,
+                        int(vids[i]),
+                        seg.seq,
+                        p.first_frame,
+                        p.frame_count,
+                        p.slot,
+                        len(enc.text_bytes),
+                        json.loads(enc.metadata_json),
+                    )
+                    for seg, start in zip(built, range(0, len(encoded), self.segment_records), strict=False)
+                    for i, (enc, p) in enumerate(
+                        zip(encoded[start:], seg.placements, strict=False), start=start
+                    )
                 ]
                 with self.catalog.transaction():
                     if self.dim is None:
@@ -381,7 +411,9 @@ class Engine:
             if not found:
                 return 0
             seq = self.catalog.next_seq()
-            builder = SegmentBuilder(self.path / "tmp", self.profile, encoder=self.encoder, settings=self.settings)
+            builder = SegmentBuilder(
+                self.path / "tmp", self.profile, encoder=self.encoder, settings=self.settings
+            )
             built: list[BuiltSegment] = []
             try:
                 built.append(builder.build_tombstones(seq, f"{seq:08d}-{secrets.token_hex(4)}", list(found)))
@@ -418,14 +450,29 @@ class Engine:
                     assert self._index is not None
                     vids = np.array([r.vector_id for r in chunk], dtype=np.int64)
                     vectors = self._index.reconstruct(vids.tolist())
-                    builder = SegmentBuilder(self.path / "tmp", self.profile, encoder=self.encoder, settings=self.settings)
-                    built.append(builder.build_records(seq, f"{seq:08d}-{secrets.token_hex(4)}", encoded, vectors, vids))
+                    builder = SegmentBuilder(
+                        self.path / "tmp", self.profile, encoder=self.encoder, settings=self.settings
+                    )
+                    built.append(
+                        builder.build_records(
+                            seq, f"{seq:08d}-{secrets.token_hex(4)}", encoded, vectors, vids
+                        )
+                    )
                     seq += 1
                 self._publish(built)
                 new_rows = [
-                    RecordRow(r.id, r.vector_id, seg.seq, p.first_frame, p.frame_count, p.slot, r.text_bytes, r.metadata)
-                    for seg, start in zip(built, range(0, len(rows), self.segment_records))
-                    for r, p in zip(rows[start:], seg.placements)
+                    RecordRow(
+                        r.id,
+                        r.vector_id,
+                        seg.seq,
+                        p.first_frame,
+                        p.frame_count,
+                        p.slot,
+                        r.text_bytes,
+                        r.metadata,
+                    )
+                    for seg, start in zip(built, range(0, len(rows), self.segment_records), strict=False)
+                    for r, p in zip(rows[start:], seg.placements, strict=False)
                 ]
                 with self.catalog.transaction():
                     self.catalog.drop_segments(s.seq for s in old)
@@ -437,9 +484,9 @@ class Engine:
                 self._unpublish(built)
                 raise
             self._after_commit(gen, built)
-            for seg in old:
-                self._close_fd(seg.seq)
-                for name in (seg.video_file, seg.index_file):
+            for dead in old:
+                self._close_fd(dead.seq)
+                for name in (dead.video_file, dead.index_file):
                     (self.path / "segments" / name).unlink(missing_ok=True)
             fsync_dir(self.path / "segments")
             after = self.catalog.stats()
@@ -485,7 +532,7 @@ class Engine:
             index_sha256=seg.index_sha256,
             created=seg.video_path.stat().st_mtime,
         )
-        self.catalog.add_segment(row, list(zip(seg.locations, seg.frame_crcs)))
+        self.catalog.add_segment(row, list(zip(seg.locations, seg.frame_crcs, strict=False)))
 
     def _after_commit(self, gen: int, built: list[BuiltSegment]) -> None:
         """Bring the in-memory view up to the commit this process just made."""
@@ -584,13 +631,21 @@ class Engine:
         bodies = []
         for i, (loc, crc) in enumerate(self.catalog.frames(seg.seq, first, count)):
             header, body = parse_frame(self._frame_payload(seg, first + i, loc, crc))
-            if (header.kind, header.segment, header.frame, header.part, header.parts) != (kind, seg.seq, first + i, i, count):
+            if (header.kind, header.segment, header.frame, header.part, header.parts) != (
+                kind,
+                seg.seq,
+                first + i,
+                i,
+                count,
+            ):
                 msg = f"Frame {first + i} of {seg.video_file} is not the frame the catalog expects (kind {header.kind}, part {header.part}/{header.parts})."
                 raise CorruptData(msg)
             bodies.append(body)
         return b"".join(bodies)
 
-    def _frame_payload(self, seg: SegmentRow, frame: int, loc: FrameLocation, crc: int, decoder: str | None = None) -> bytes:
+    def _frame_payload(
+        self, seg: SegmentRow, frame: int, loc: FrameLocation, crc: int, decoder: str | None = None
+    ) -> bytes:
         data = read_packet(self._fd(seg), loc)
         if zlib.crc32(data) != crc:
             msg = f"Frame {frame} of {seg.video_file}: video bytes fail their CRC-32."
@@ -643,7 +698,7 @@ class Engine:
         query: Any,
         k: int,
         *,
-        filter: Filter | None = None,  # noqa: A002 - LangChain's name for it
+        filter: Filter | None = None,
         with_vectors: bool = False,
     ) -> list[Hit]:
         """The k nearest live records to ``query``, filtered before the search.
@@ -663,11 +718,13 @@ class Engine:
             q = prepare_vectors(query, self.dim, self.metric, what="query vector")
             allowed = None
             if predicate is not None:
-                allowed = np.fromiter((vid for vid, meta in self._all_metadata().items() if predicate(meta)), dtype=np.int64)
+                allowed = np.fromiter(
+                    (vid for vid, meta in self._all_metadata().items() if predicate(meta)), dtype=np.int64
+                )
                 if not len(allowed):
                     return []
             scores, ids = self._index.search(q, k, allowed)
-            pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+            pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=False) if i >= 0]
             rows = self.catalog.records_by_vector_ids([i for i, _ in pairs])
             records = self._read_rows([rows[i] for i, _ in pairs if i in rows])
             vectors = self._index.reconstruct([i for i, _ in pairs]) if with_vectors else None
@@ -685,7 +742,7 @@ class Engine:
             if self._index is None or not found:
                 return {}
             mat = self._index.reconstruct(list(found.values()))
-            return dict(zip(found, mat))
+            return dict(zip(found, mat, strict=False))
 
     def _all_metadata(self) -> dict[int, dict[str, Any]]:
         if self._metadata is None:

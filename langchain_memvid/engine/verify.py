@@ -29,7 +29,9 @@ def verify_store(engine: Engine, *, cross_check: bool = True) -> VerifyReport:
     from .store import Problem, VerifyReport
 
     report = VerifyReport()
-    second = "zbar" if cross_check and "zbar" in qr.available_decoders() and engine.decoder != "zbar" else None
+    second = (
+        "zbar" if cross_check and "zbar" in qr.available_decoders() and engine.decoder != "zbar" else None
+    )
     rows_by_seq: dict[int, list[RecordRow]] = defaultdict(list)
     for row in engine.catalog.iter_records():
         rows_by_seq[row.seq].append(row)
@@ -37,7 +39,10 @@ def verify_store(engine: Engine, *, cross_check: bool = True) -> VerifyReport:
         video = engine.path / "segments" / seg.video_file
         if not video.exists():
             report.problems.append(Problem(seg.video_file, "video file is missing"))
-            report.problems += [Problem(seg.video_file, "record unreadable: video missing", r.id) for r in rows_by_seq[seg.seq]]
+            report.problems += [
+                Problem(seg.video_file, "record unreadable: video missing", r.id)
+                for r in rows_by_seq[seg.seq]
+            ]
             continue
         if video.stat().st_size != seg.video_bytes or sha256_file(video) != seg.video_sha256:
             report.problems.append(Problem(seg.video_file, "video file fails its size/SHA-256 check"))
@@ -50,7 +55,11 @@ def verify_store(engine: Engine, *, cross_check: bool = True) -> VerifyReport:
                     other = engine._frame_payload(seg, n, loc, crc, decoder=second)
                     report.frames_cross_checked += 1
                     if other != payload:
-                        report.problems.append(Problem(seg.video_file, f"decoders disagree ({engine.decoder} vs {second})", frame=n))
+                        report.problems.append(
+                            Problem(
+                                seg.video_file, f"decoders disagree ({engine.decoder} vs {second})", frame=n
+                            )
+                        )
             except MemvidError as e:
                 report.problems.append(Problem(seg.video_file, str(e), frame=n))
         _verify_vectors(engine, seg, rows_by_seq[seg.seq], report)
@@ -61,15 +70,30 @@ def verify_store(engine: Engine, *, cross_check: bool = True) -> VerifyReport:
                 record = engine._read_rows([row])[row.id]
                 stored = json.dumps(record.metadata, sort_keys=True)
                 if stored != json.dumps(row.metadata, sort_keys=True):
-                    report.problems.append(Problem(seg.video_file, "metadata in the video differs from the catalog", row.id, row.first_frame))
+                    report.problems.append(
+                        Problem(
+                            seg.video_file,
+                            "metadata in the video differs from the catalog",
+                            row.id,
+                            row.first_frame,
+                        )
+                    )
                 if len(record.text.encode("utf-8")) != row.text_bytes:
-                    report.problems.append(Problem(seg.video_file, "text length differs from the catalog", row.id, row.first_frame))
+                    report.problems.append(
+                        Problem(
+                            seg.video_file, "text length differs from the catalog", row.id, row.first_frame
+                        )
+                    )
             except MemvidError as e:
-                report.problems.append(Problem(seg.video_file, f"record unreadable: {e}", row.id, row.first_frame))
+                report.problems.append(
+                    Problem(seg.video_file, f"record unreadable: {e}", row.id, row.first_frame)
+                )
     live = engine.catalog.count()
     in_index = len(engine._index) if engine._index is not None else 0
     if live != in_index:
-        report.problems.append(Problem("(index)", f"the in-memory index holds {in_index} vectors for {live} live records"))
+        report.problems.append(
+            Problem("(index)", f"the in-memory index holds {in_index} vectors for {live} live records")
+        )
     return report
 
 
@@ -96,4 +120,8 @@ def _verify_vectors(engine: Engine, seg: object, rows: list[RecordRow], report: 
         report.problems.append(Problem(seg.index_file, str(e)))
         return
     held = set(ids.tolist())
-    report.problems += [Problem(seg.index_file, "vector missing from the segment's vector file", r.id) for r in rows if r.vector_id not in held]
+    report.problems += [
+        Problem(seg.index_file, "vector missing from the segment's vector file", r.id)
+        for r in rows
+        if r.vector_id not in held
+    ]

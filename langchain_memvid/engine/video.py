@@ -41,12 +41,15 @@ class VideoInfo:
     extradata: bytes
 
 
-def write_video(path: Path, images: list[np.ndarray], profile: Profile) -> tuple[list[FrameLocation], VideoInfo]:
+def write_video(
+    path: Path, images: list[np.ndarray], profile: Profile
+) -> tuple[list[FrameLocation], VideoInfo]:
     """Write grayscale images (all the same size) as a video and return each frame's location."""
     height, width = images[0].shape
     container = av.open(str(path), mode="w", format=profile.container)
     try:
         stream = container.add_stream(profile.codec, rate=profile.fps, options=dict(profile.codec_options))
+        assert isinstance(stream, av.VideoStream)
         stream.width, stream.height = width, height
         stream.pix_fmt = profile.pix_fmt
         for image in images:
@@ -117,6 +120,7 @@ def decode_packet(data: bytes, info: VideoInfo) -> np.ndarray:
         return image
     try:
         ctx = av.CodecContext.create(info.codec, "r")
+        assert isinstance(ctx, av.VideoCodecContext)
         if info.extradata:
             ctx.extradata = info.extradata
         frames = ctx.decode(av.Packet(data)) + ctx.decode(None)
