@@ -131,7 +131,7 @@ class PDFLoader(BaseLoader):
                 given, or the file is broken, truncated or not a PDF.
             FileNotFoundError: The file does not exist.
         """
-        from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError  # noqa: PLC0415
+        from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
         path = _existing_file(self.file_path)
         try:
@@ -144,7 +144,7 @@ class PDFLoader(BaseLoader):
         except DependencyError as e:
             raise LoaderError(
                 f"{path} uses AES encryption, which pypdf can only read with the "
-                f"'cryptography' package; install it (pip install cryptography) and retry"
+                f"'cryptography' package ({e}); install it (pip install cryptography) and retry"
             ) from e
         except FileNotDecryptedError as e:
             raise LoaderError(f"{path} is encrypted; pass password=... to PDFLoader") from e
@@ -185,7 +185,7 @@ class PDFLoader(BaseLoader):
 
     def _open(self, path: Path) -> PdfReader:
         """Open ``path`` and decrypt it, turning password problems into LoaderError."""
-        from pypdf import PasswordType, PdfReader  # noqa: PLC0415
+        from pypdf import PasswordType, PdfReader
 
         reader = PdfReader(path)
         if reader.is_encrypted:
@@ -213,14 +213,17 @@ def _broken_pdf(path: Path, error: Exception, *, page: int | None = None) -> Loa
 
 def _pdf_info(reader: PdfReader) -> dict[str, str]:
     """Return the document's title and author, leaving out missing or empty ones."""
-    info = reader.metadata
-    if info is None:
-        return {}
     found: dict[str, str] = {}
-    for key, value in (("title", info.title), ("author", info.author)):
-        text = str(value).strip() if value is not None else ""
-        if text:
-            found[key] = text
+    try:
+        info = reader.metadata
+        if info is None:
+            return found
+        for key, value in (("title", info.title), ("author", info.author)):
+            text = str(value).strip() if value is not None else ""
+            if text:
+                found[key] = text
+    except Exception:  # a damaged Info dictionary costs the title, not the text
+        return found
     return found
 
 
@@ -288,7 +291,7 @@ def html_to_text(html: bytes | str) -> tuple[str, str | None]:
     Returns:
         The text and the text of the first ``h1``-``h6`` heading (or None).
     """
-    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning  # noqa: PLC0415
+    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 
     with warnings.catch_warnings():
         # EPUB chapters are XHTML; the HTML parser copes with them and is lenient.
@@ -300,9 +303,7 @@ def html_to_text(html: bytes | str) -> tuple[str, str | None]:
     for pre in soup.find_all("pre"):
         raw = pre.get_text()
         pre.clear()
-        pre.append(
-            raw.replace(" ", _KEEP_SPACE).replace("\t", _KEEP_SPACE).replace("\n", _PRE_LINE)
-        )
+        pre.append(raw.replace(" ", _KEEP_SPACE).replace("\t", _KEEP_SPACE).replace("\n", _PRE_LINE))
     for br in soup.find_all("br"):
         br.replace_with(_LINE)
     for tag in soup.find_all(_BLOCK_TAGS):
@@ -361,8 +362,8 @@ class EPUBLoader(BaseLoader):
             LoaderError: The file is not a readable EPUB.
             FileNotFoundError: The file does not exist.
         """
-        import ebooklib  # noqa: PLC0415
-        from ebooklib import epub  # noqa: PLC0415
+        import ebooklib
+        from ebooklib import epub
 
         path = Path(self.file_path)
         if not path.exists():
@@ -433,9 +434,7 @@ def _toc_titles(toc: Any) -> dict[str, str]:
                     visit([entry[0]])
                     visit(entry[1] if len(entry) > 1 else [])
                 continue
-            href = getattr(entry, "href", None) or (
-                entry.get_name() if hasattr(entry, "get_name") else None
-            )
+            href = getattr(entry, "href", None) or (entry.get_name() if hasattr(entry, "get_name") else None)
             title = " ".join(str(getattr(entry, "title", "") or "").split())
             if href and title:
                 titles.setdefault(_href_key(str(href)), title)
@@ -490,15 +489,31 @@ def decode_text(data: bytes, path: StrPath, encoding: str | None = None) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    from charset_normalizer import from_bytes  # noqa: PLC0415
+    from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
-    if best is None:
+    matches = list(from_bytes(data))
+    if not matches:
         raise LoaderError(
             f"{path}: cannot work out the text encoding (is it a binary file?); pass "
             f"encoding=... (e.g. encoding='latin-1') if it is text"
         )
-    return str(best).removeprefix("\ufeff")
+    best = matches[0]
+    # charset-normalizer often ranks a Baltic or Central European code page level
+    # with (or just above) Windows-1252 for Western European text; the Western
+    # code pages are far more common, so they win near-ties.
+    near = {m.encoding: m for m in matches if m.chaos <= best.chaos + _NEAR_TIE}
+    chosen = next((near[name] for name in _PREFERRED_CODECS if name in near), best)
+    warnings.warn(
+        f"{path} is not UTF-8; decoded it as {chosen.encoding} (detected). If the text "
+        f"looks wrong, pass the right encoding=...",
+        LoaderWarning,
+        stacklevel=2,
+    )
+    return str(chosen).removeprefix("\ufeff")
+
+
+_NEAR_TIE = 0.03
+_PREFERRED_CODECS = ("cp1252", "latin_1", "iso8859_15")
 
 
 class TextLoader(BaseLoader):
@@ -667,7 +682,10 @@ class DirectoryLoader(BaseLoader):
     def _files(self, root: Path) -> list[Path]:
         """Return the matching, visible files below ``root`` in sorted order."""
         files: list[tuple[tuple[str, ...], Path]] = []
-        for candidate in root.glob(self.glob):
+        pattern = self.glob
+        if not self.recursive and pattern.startswith("**/"):
+            pattern = pattern[3:]  # no need to walk sub-folders only to drop them
+        for candidate in root.glob(pattern):
             relative = candidate.relative_to(root)
             if any(part.startswith(".") for part in relative.parts):
                 continue

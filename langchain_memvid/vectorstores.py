@@ -46,8 +46,9 @@ _DIMENSION_ATTRS = ("size", "dimensions")  # plain fields that give a model's di
 class MemvidVectorStore(VectorStore):
     """Vector store whose documents live, byte-exact, as QR codes in video frames.
 
-    A store is a folder: immutable video segments hold the text and metadata, a FAISS index holds
-    the vectors and a SQLite catalog says what is live. It is safe to share between threads and
+    A store is a folder: immutable video segments hold each document (the text is stored nowhere
+    else), a FAISS index holds the vectors, and a SQLite catalog says what is live and keeps a copy
+    of the metadata for filtering. It is safe to share between threads and
     between processes, and every write call is one atomic commit.
 
     Setup:
@@ -69,8 +70,8 @@ class MemvidVectorStore(VectorStore):
 
     Key init args — engine params:
         profile: "lossless" | "robust"
-            Video profile of new stores: exact PNG frames, or H.264 frames that survive
-            re-encoding.
+            Video profile of new stores: dense 1-bit PNG frames (default), or all-intra H.264
+            frames that survive re-encoding by ordinary video tools.
         lock_timeout: float
             Seconds to wait for another process's write to finish.
 
@@ -98,8 +99,8 @@ class MemvidVectorStore(VectorStore):
         Adding an id that exists replaces it (upsert).
 
         ```python
-        updated = Document(page_content="qux", metadata={"bar": "baz"})
-        vector_store.add_documents([updated], ids=["2"])
+        updated = Document(page_content="qux", metadata={"baz": "bar"})
+        vector_store.add_documents([updated], ids=["1"])
         ```
 
     Delete Documents:
@@ -145,17 +146,21 @@ class MemvidVectorStore(VectorStore):
         ```
 
         ```python
-        * [SIM=0.832268] foo [{'baz': 'bar'}]
+        * [SIM=1.000000] qux [{'baz': 'bar'}]
         ```
 
     Find a hit in the video:
         ```python
+        Results carry only the stored metadata; `locate` says where each one lives.
+
+        ```python
+        doc = vector_store.similarity_search(query="thud", k=1)[0]
         location = vector_store.locate([doc.id])[doc.id]
         print(location.segment, location.frame, location.timestamp)
         ```
 
         ```python
-        segments/00000001-3f2a9c1e.mov 2 0.0666
+        segments/00000001-3f2a9c1e.mov 1 0.03333333333333333
         ```
 
     Async:

@@ -102,6 +102,7 @@ class VectorIndex:
         self.dim = dim
         self.metric = check_metric(metric)
         self.index = faiss.IndexIDMap2(_flat(dim, metric))
+        self._labels: np.ndarray | None = None  # position -> vector id, cached between writes
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
@@ -110,11 +111,19 @@ class VectorIndex:
         """Add prepared vectors under their ids."""
         if len(ids):
             self.index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+            self._labels = None
 
     def remove(self, ids: Sequence[int]) -> None:
         """Remove ids; unknown ids are ignored."""
         if len(ids):
             self.index.remove_ids(np.asarray(list(ids), dtype=np.int64))  # type: ignore[arg-type]
+            self._labels = None
+
+    def labels(self) -> np.ndarray:
+        """Vector ids in index order (position i holds vector id labels()[i])."""
+        if self._labels is None:
+            self._labels = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        return self._labels
 
     def reconstruct(self, ids: Sequence[int]) -> np.ndarray:
         """The stored (prepared) vectors of ``ids``."""
@@ -129,15 +138,21 @@ class VectorIndex:
 
         L2 scores are Euclidean distances (FAISS returns squares); missing results have id -1.
         """
+        # Search the inner index by position and translate positions to ids with numpy:
+        # IndexIDMap's own translation loop runs under OpenMP and, on a busy machine, a single
+        # query paid ~10 ms of thread start-up for ~0.3 ms of work (measured, 2 cores).
+        labels = self.labels()
         params = None
         if allowed is not None:
-            selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+            positions = np.flatnonzero(np.isin(labels, np.asarray(allowed, dtype=np.int64)))
+            selector = faiss.IDSelectorBatch(positions.astype(np.int64))
             params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         k = min(k, len(self)) if allowed is None else min(k, len(allowed), len(self))
         if k <= 0:
             empty = np.zeros((len(queries), 0))
             return empty.astype(np.float32), empty.astype(np.int64)
-        scores, ids = self.index.search(queries, k, params=params)
+        scores, found = self.index.index.search(queries, k, params=params)
+        ids = np.where(found >= 0, labels[np.maximum(found, 0)], -1)
         if self.metric == "l2":
             scores = np.sqrt(np.maximum(scores, 0))
         return scores, ids

@@ -10,8 +10,10 @@ model). Damaged frames lose only the records in their pack; everything intact is
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sqlite3
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -134,11 +136,22 @@ def _decode_segment(seg: _Segment, report: RebuildReport) -> None:
 
 
 def rebuild_store(
-    path: str | os.PathLike[str], *, embed: EmbedFn | None = None, decoder: str = "zxing"
+    path: str | os.PathLike[str],
+    *,
+    embed: EmbedFn | None = None,
+    decoder: str = "zxing",
+    make_embed: Callable[[str | None], EmbedFn] | None = None,
 ) -> RebuildReport:
     """Recreate ``catalog.sqlite`` from the videos in ``path/segments``; see the module docstring.
 
     The old catalog (if any) is kept beside the new one as ``catalog.sqlite.old-<time>``.
+
+    Args:
+        path: The store folder.
+        embed: Embeds texts whose vectors are lost.
+        decoder: The QR decoder backend.
+        make_embed: Instead of ``embed``: called with the model name the segments record, and only
+            when some vectors are lost, so a caller loads an embedding model only when needed.
 
     Raises:
         InvalidArgument: vectors are needed (a vector file is damaged) and no ``embed`` was given.
@@ -161,15 +174,18 @@ def rebuild_store(
             segments.append(seg)
     segments.sort(key=lambda s: s.seq)
     settings = _settings(segments)
+    hashes = _recorded_vector_hashes(root)
     live: dict[str, tuple[_Segment, Record, int, int, int, np.ndarray | None]] = {}
     for seg in segments:
-        vectors = _segment_vectors(root, seg, settings)
+        vectors = _segment_vectors(root, seg, settings, hashes.get(seg.name))
         for i, (record, first, count, slot) in enumerate(seg.records):
             live.pop(record.id, None)
             live[record.id] = (seg, record, first, count, slot, None if vectors is None else vectors[i])
         for rid in seg.tombstones:
             report.deleted += live.pop(rid, None) is not None
     missing = [rid for rid, entry in live.items() if entry[5] is None]
+    if missing and embed is None and make_embed is not None:
+        embed = make_embed(settings.get("model"))
     if missing:
         if embed is None:
             msg = f"{len(missing)} records have no intact vector file; pass the embedding model (embed=...) to re-embed them."
@@ -193,13 +209,35 @@ def _settings(segments: list[_Segment]) -> dict[str, Any]:
     return settings
 
 
-def _segment_vectors(root: Path, seg: _Segment, settings: dict[str, Any]) -> np.ndarray | None:
+def _recorded_vector_hashes(root: Path) -> dict[str, str]:
+    """SHA-256 of each vector file as the old catalog recorded it; empty when it is unreadable.
+
+    Bytes flipped inside the floats still parse, so when the old catalog survives its checksums
+    decide which vector files to trust; the others are re-embedded.
+    """
+    path = root / Catalog.FILE
+    if not path.is_file():
+        return {}
+    try:
+        catalog = Catalog(path, readonly=True)
+        try:
+            return {s.name: s.index_sha256 for s in catalog.segments()}
+        finally:
+            catalog.close()
+    except (sqlite3.Error, MemvidError, ValueError):
+        return {}
+
+
+def _segment_vectors(
+    root: Path, seg: _Segment, settings: dict[str, Any], sha256: str | None = None
+) -> np.ndarray | None:
     if not seg.records or settings["dim"] is None:
         return None
     try:
-        _, vectors = deserialize_vectors(
-            (root / "segments" / f"{seg.name}.faiss").read_bytes(), int(settings["dim"])
-        )
+        data = (root / "segments" / f"{seg.name}.faiss").read_bytes()
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            return None
+        _, vectors = deserialize_vectors(data, int(settings["dim"]))
     except (OSError, MemvidError):
         return None
     # Vectors are written in the segment's record order; a count mismatch means damage.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,7 +91,10 @@ def metadata_to_json(metadata: Mapping[str, Any], record_id: str = "?") -> str:
         _check_json(dict(metadata), "metadata")
         text = json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
         text.encode("utf-8")
-    except (TypeError, UnicodeEncodeError) as e:
+    except RecursionError as e:
+        msg = f"Record {record_id!r}: metadata is nested too deeply or contains itself (a reference cycle)."
+        raise InvalidRecord(msg) from e
+    except (TypeError, ValueError) as e:  # ValueError: lone surrogates, ints too long for str()
         msg = f"Record {record_id!r}: {e}"
         raise InvalidRecord(msg) from e
     if len(text) > MAX_METADATA_BYTES:
@@ -153,38 +156,75 @@ def unpack_entries(data: bytes) -> list[Record]:
     Raises:
         CorruptData: the bytes are not a well-formed pack.
     """
-    try:
-        return list(_iter_entries(memoryview(data)))
-    except (struct.error, UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
-        if isinstance(e, CorruptData):
-            raise
-        msg = f"Malformed record pack ({len(data)} bytes): {e}"
-        raise CorruptData(msg) from e
+    pack = PackReader(data)
+    return [pack.record(i) for i in range(len(pack))]
 
 
-def _iter_entries(view: memoryview) -> Iterable[Record]:
-    (count,) = _COUNT.unpack_from(view, 0)
-    pos = _COUNT.size
-    if count > len(view):
-        msg = f"Record pack claims {count} records in {len(view)} bytes."
-        raise LimitExceeded(msg)
-    for _ in range(count):
-        id_len, meta_len, text_len = _ENTRY.unpack_from(view, pos)
-        pos += _ENTRY.size
-        end = pos + id_len + meta_len + text_len
-        if end > len(view):
-            msg = f"Record entry runs past the end of its pack ({end} > {len(view)})."
+class PackReader:
+    """An uncompressed pack whose records are decoded only when asked for.
+
+    A search hit needs one record of a pack of a dozen or more: the entry table (lengths only) is
+    checked once, and only the requested record's id, metadata and text are decoded.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.data = memoryview(data)
+        self.entries = self._table()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def _table(self) -> list[tuple[int, int, int, int]]:
+        view = self.data
+        try:
+            (count,) = _COUNT.unpack_from(view, 0)
+            if count > len(view):
+                msg = f"Record pack claims {count} records in {len(view)} bytes."
+                raise LimitExceeded(msg)
+            pos, table = _COUNT.size, []
+            for _ in range(count):
+                id_len, meta_len, text_len = _ENTRY.unpack_from(view, pos)
+                pos += _ENTRY.size
+                table.append((pos, id_len, meta_len, text_len))
+                pos += id_len + meta_len + text_len
+                if pos > len(view):
+                    msg = f"Record entry runs past the end of its pack ({pos} > {len(view)})."
+                    raise CorruptData(msg)
+        except struct.error as e:
+            msg = f"Malformed record pack ({len(view)} bytes): {e}"
+            raise CorruptData(msg) from e
+        if pos != len(view):
+            msg = f"Record pack has {len(view) - pos} trailing bytes."
             raise CorruptData(msg)
-        rid = bytes(view[pos : pos + id_len]).decode("utf-8")
-        pos += id_len
-        metadata = json.loads(bytes(view[pos : pos + meta_len]).decode("utf-8"))
-        pos += meta_len
-        text = bytes(view[pos : pos + text_len]).decode("utf-8")
-        pos += text_len
+        return table
+
+    def record_id(self, slot: int) -> str:
+        """The id at ``slot`` (cheap: the text is not decoded)."""
+        pos, id_len, _, _ = self.entries[slot]
+        try:
+            return bytes(self.data[pos : pos + id_len]).decode("utf-8")
+        except UnicodeDecodeError as e:
+            msg = f"Record id at slot {slot} of its pack is not UTF-8."
+            raise CorruptData(msg) from e
+
+    def record(self, slot: int) -> Record:
+        """Decode the record at ``slot``.
+
+        Raises:
+            CorruptData: its id, metadata or text is not well-formed.
+        """
+        pos, id_len, meta_len, text_len = self.entries[slot]
+        view = self.data
+        rid = self.record_id(slot)
+        try:
+            pos += id_len
+            metadata = json.loads(bytes(view[pos : pos + meta_len]).decode("utf-8"))
+            pos += meta_len
+            text = bytes(view[pos : pos + text_len]).decode("utf-8")
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as e:
+            msg = f"Record {rid!r}: malformed entry in its pack ({e})."
+            raise CorruptData(msg) from e
         if not isinstance(metadata, dict):
             msg = f"Record {rid!r}: stored metadata is not a JSON object."
             raise CorruptData(msg)
-        yield Record(rid, text, metadata)
-    if pos != len(view):
-        msg = f"Record pack has {len(view) - pos} trailing bytes."
-        raise CorruptData(msg)
+        return Record(rid, text, metadata)

@@ -228,12 +228,19 @@ class SegmentBuilder:
         images = render_frames(payloads, self.profile, self.encoder)
         video_path = self.tmp_dir / f"{name}.mov"
         index_path = self.tmp_dir / f"{name}.faiss"
-        locations, info = write_video(video_path, images, self.profile)
-        with video_path.open("rb") as fh:
-            crcs = [zlib.crc32(_pread(fh.fileno(), loc)) for loc in locations]
-        index_path.write_bytes(serialize_vectors(vector_ids, vectors, str(self.settings["metric"])))
-        for path in (video_path, index_path):
-            _fsync(path)
+        try:
+            locations, info = write_video(video_path, images, self.profile)
+            with video_path.open("rb") as fh:
+                crcs = [zlib.crc32(_pread(fh.fileno(), loc)) for loc in locations]
+            index_path.write_bytes(serialize_vectors(vector_ids, vectors, str(self.settings["metric"])))
+            for path in (video_path, index_path):
+                _fsync(path)
+        except BaseException:
+            # The caller only knows about segments that were built; a half-written one (disk full,
+            # encoder error) would otherwise stay in tmp/ until the store is next opened.
+            for path in (video_path, index_path):
+                path.unlink(missing_ok=True)
+            raise
         return BuiltSegment(
             name=name,
             seq=seq,

@@ -51,7 +51,7 @@ from .filters import Filter, compile_filter
 from .frames import KIND_DICTIONARY, KIND_RECORDS, decompress, parse_frame
 from .index import VectorIndex, check_metric, deserialize_vectors, prepare_vectors
 from .profiles import get_profile
-from .records import Record, encode_record, unpack_entries
+from .records import PackReader, Record, encode_record
 from .segments import BuiltSegment, SegmentBuilder, fsync_dir
 from .video import FrameLocation, decode_packet, read_packet
 
@@ -153,7 +153,7 @@ class Engine:
         self.settings = settings
         self.profile = get_profile(settings["profile"])
         self._fds: OrderedDict[int, int] = OrderedDict()
-        self._packs: OrderedDict[tuple[int, int], list[Record]] = OrderedDict()
+        self._packs: OrderedDict[tuple[int, int], PackReader] = OrderedDict()
         self._dicts: dict[int, zstandard.ZstdCompressionDict | None] = {}
         self._generation = -1
         self._segments: dict[int, SegmentRow] = {}
@@ -177,6 +177,12 @@ class Engine:
                 p.name not in ("segments", "tmp", "LOCK") for p in self.path.iterdir()
             ):
                 msg = f"{self.path} is a folder with other content and no catalog; refusing to use it as a store. Pass an empty or new folder."
+                raise NotAStore(msg)
+            videos = self.path / "segments"
+            if videos.is_dir() and not videos.is_symlink() and any(videos.glob("*.mov")):
+                # Creating a fresh catalog here would make every video an orphan, which
+                # _clean_orphans deletes: the records' only copy. Recovery is `rebuild`.
+                msg = f"{self.path} holds segment videos but no {Catalog.FILE}; refusing to open it as a new, empty store. Run `rebuild` to recreate the catalog from the videos."
                 raise NotAStore(msg)
         for sub in (self.path, self.path / "segments", self.path / "tmp"):
             if sub.is_symlink():
@@ -588,18 +594,67 @@ class Engine:
                 )
             return out
 
+    def frame_image(self, segment: str, frame: int) -> np.ndarray:
+        """The grayscale image of one video frame, as stored (``lossless``: 1 pixel per QR module).
+
+        Args:
+            segment: The segment's name, with or without ``segments/`` and ``.mov`` (as ``locate``
+                gives it).
+            frame: The frame number within the segment, from 0.
+
+        Raises:
+            SegmentNotFound: the catalog lists no such segment.
+            InvalidArgument: the segment has no frame ``frame``.
+            ChecksumMismatch: the frame's packet fails its CRC-32.
+        """
+        name = Path(segment).name.removesuffix(".mov")
+        with self._lock:
+            self._sync()
+            seg = next((s for s in self._segments.values() if s.name == name), None)
+            if seg is None:
+                msg = f"No segment {segment!r} in {self.path}; `locate` (or the CLI's `search`) names them."
+                raise SegmentNotFound(msg)
+            if isinstance(frame, bool) or not 0 <= frame < seg.frame_count:
+                msg = f"Segment {seg.video_file} has frames 0..{seg.frame_count - 1}; got {frame!r}."
+                raise InvalidArgument(msg)
+            ((loc, crc),) = self.catalog.frames(seg.seq, frame, 1)
+            data = read_packet(self._fd(seg), loc)
+            if zlib.crc32(data) != crc:
+                msg = f"Frame {frame} of {seg.video_file}: video bytes fail their CRC-32; run `verify`."
+                raise ChecksumMismatch(msg)
+            return decode_packet(data, seg.info)
+
     def _read_rows(self, rows: Sequence[RecordRow]) -> dict[str, Record]:
-        """Read rows' records from the video, decoding each pack once."""
+        """Read rows' records from the video, decoding each pack once.
+
+        Readers take no lock, so another process may commit between this process's ``_sync`` and
+        its read: an upsert moves a record to a segment not loaded yet, a compaction deletes the
+        files the rows point at. When a read fails and the catalog generation has moved, catch up,
+        fetch the rows again and retry, so such a race is never reported as damage. Records
+        deleted meanwhile are left out of the result.
+        """
+        for attempt in range(3):
+            generation = self._generation
+            try:
+                return self._read_rows_once(rows)
+            except (SegmentNotFound, CorruptData):
+                if attempt == 2 or self.catalog.generation() == generation:
+                    raise
+            self._sync()
+            rows = list(self.catalog.records([r.id for r in rows]).values())
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read_rows_once(self, rows: Sequence[RecordRow]) -> dict[str, Record]:
         out: dict[str, Record] = {}
         for row in sorted(rows, key=lambda r: (r.seq, r.first_frame, r.slot)):
             pack = self._pack(row)
-            if row.slot >= len(pack) or pack[row.slot].id != row.id:
+            if row.slot >= len(pack) or pack.record_id(row.slot) != row.id:
                 msg = f"Record {row.id!r}: the video frame {row.first_frame} of segment {row.seq} holds other records than the catalog says; run `verify`."
                 raise CorruptData(msg)
-            out[row.id] = pack[row.slot]
+            out[row.id] = pack.record(row.slot)
         return out
 
-    def _pack(self, row: RecordRow) -> list[Record]:
+    def _pack(self, row: RecordRow) -> PackReader:
         key = (row.seq, row.first_frame)
         pack = self._packs.get(key)
         if pack is None:
@@ -623,9 +678,9 @@ class Engine:
             raise CorruptData(msg)
         return seg
 
-    def _decode_pack(self, seg: SegmentRow, first: int, count: int, kind: int = KIND_RECORDS) -> list[Record]:
+    def _decode_pack(self, seg: SegmentRow, first: int, count: int, kind: int = KIND_RECORDS) -> PackReader:
         body = self._read_body(seg, first, count, kind)
-        return unpack_entries(decompress(body, self._dictionary(seg)))
+        return PackReader(decompress(body, self._dictionary(seg)))
 
     def _read_body(self, seg: SegmentRow, first: int, count: int, kind: int) -> bytes:
         bodies = []
@@ -731,7 +786,7 @@ class Engine:
             return [
                 Hit(records[rows[vid].id], score, vectors[n] if vectors is not None else None)
                 for n, (vid, score) in enumerate(pairs)
-                if vid in rows
+                if vid in rows and rows[vid].id in records  # a record deleted by a racing commit
             ]
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:

@@ -29,9 +29,9 @@ def verify_store(engine: Engine, *, cross_check: bool = True) -> VerifyReport:
     from .store import Problem, VerifyReport
 
     report = VerifyReport()
-    second = (
-        "zbar" if cross_check and "zbar" in qr.available_decoders() and engine.decoder != "zbar" else None
-    )
+    # The cross-check uses any other available decoder: zbar for a zxing store, zxing for a zbar one.
+    others = [d for d in qr.available_decoders() if d != engine.decoder]
+    second = others[0] if cross_check and others else None
     rows_by_seq: dict[int, list[RecordRow]] = defaultdict(list)
     for row in engine.catalog.iter_records():
         rows_by_seq[row.seq].append(row)

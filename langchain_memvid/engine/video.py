@@ -68,17 +68,25 @@ def write_video(
 
 
 def probe(path: Path) -> VideoInfo:
-    """Read the codec parameters from the container header (done once per segment)."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        ctx = stream.codec_context
-        return VideoInfo(
-            codec=ctx.name,
-            width=ctx.width,
-            height=ctx.height,
-            time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 30),
-            extradata=bytes(ctx.extradata or b""),
-        )
+    """Read the codec parameters from the container header (done once per segment).
+
+    Raises:
+        CorruptData: the file is not a readable video (truncated, overwritten, no video stream).
+    """
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            ctx = stream.codec_context
+            return VideoInfo(
+                codec=ctx.name,
+                width=ctx.width,
+                height=ctx.height,
+                time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 30),
+                extradata=bytes(ctx.extradata or b""),
+            )
+    except (av.FFmpegError, IndexError) as e:
+        msg = f"{path.name}: not a readable video ({e})."
+        raise CorruptData(msg) from e
 
 
 def scan_packets(path: Path) -> Iterator[tuple[FrameLocation, bytes]]:

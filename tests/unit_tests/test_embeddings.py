@@ -167,9 +167,7 @@ def test_load_is_eager_on_request(loader: Loader) -> None:
 def test_concurrent_first_use_loads_once(loader: Loader) -> None:
     emb = SentenceTransformerEmbeddings()
     results: list[list[float]] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(emb.embed_query("x"))) for _ in range(8)
-    ]
+    threads = [threading.Thread(target=lambda: results.append(emb.embed_query("x"))) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -215,9 +213,7 @@ def test_loader_gets_resolved_path_but_model_name_is_kept(
     assert str(tmp_path) not in str(emb.model_dump())
 
 
-def test_device_defaults_to_cuda_when_available(
-    loader: Loader, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_device_defaults_to_cuda_when_available(loader: Loader, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(emb_module, "_default_device", lambda: "cuda")
     SentenceTransformerEmbeddings(model_kwargs={"revision": "main"}).load()
     assert loader.calls[-1][2] == {"revision": "main", "device": "cuda"}

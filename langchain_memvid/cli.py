@@ -1,0 +1,780 @@
+"""The `lcmemvid` command line: build, search, inspect and repair memvid stores.
+
+Each command only translates: arguments become calls on `MemvidVectorStore` and the engine's
+public API, results go to stdout (as text or `--json`), progress and errors go to stderr. Errors
+the library raises on purpose become `click.ClickException` (`Error: ...`, exit 1); usage errors
+exit 2, as click does.
+"""
+
+# ruff: noqa: D301 - click's "\b" (keep the next paragraph unwrapped) must be a real backspace.
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import textwrap
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+
+import click
+
+from langchain_memvid.document_loaders import DirectoryLoader, LoaderError, LoaderWarning, loader_for_path
+from langchain_memvid.embeddings import EmbeddingModelLoadError
+from langchain_memvid.engine import (
+    PROFILES,
+    Engine,
+    Location,
+    MemvidError,
+    StoreNotFound,
+    compile_filter,
+    rebuild_store,
+)
+from langchain_memvid.rag import CHAT_MODEL_ENV, ChatModelError, describe_source
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+    from rich.progress import Progress
+
+    from langchain_memvid.embeddings import SentenceTransformerEmbeddings
+    from langchain_memvid.vectorstores import MemvidVectorStore
+
+__all__ = ["DEFAULT_MODEL", "cli", "main"]
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+"""Embedding model of new stores: small, fast on CPU, and packaged for offline use."""
+
+PREVIEW_CHARS = 240
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Errors a user can act on: shown as one `Error: ...` line, never as a traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    MemvidError,
+    LoaderError,
+    EmbeddingModelLoadError,
+    ChatModelError,
+)
+
+
+class MemvidGroup(click.Group):
+    """A click group that turns the library's errors into `ClickException` (exit 1)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Commands in the order of a store's life, not alphabetically."""
+        return list(self.commands)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand, translating library errors."""
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as e:
+            raise click.ClickException(str(e)) from e
+
+
+@click.group(
+    cls=MemvidGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.version_option(package_name="langchain-memvid", prog_name="lcmemvid")
+def cli() -> None:
+    """Store documents as QR codes in video frames and search them with FAISS.
+
+    A store is a folder: video segments hold the text, FAISS files the vectors, and a SQLite
+    catalog what is live. Results go to stdout, progress and errors to stderr.
+
+    \b
+    Example:
+        lcmemvid ingest ./store examples/data
+        lcmemvid search ./store "Who invented the QR code?"
+    """
+
+
+def main() -> None:
+    """Entry point of the `lcmemvid` console script."""
+    # Hub and transformers progress bars ("Loading weights") would clutter stderr on every run.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    cli(prog_name="lcmemvid")
+
+
+# -- shared options ------------------------------------------------------------------------------
+
+store_argument = click.argument("store", type=click.Path(file_okay=False, path_type=Path))
+
+
+def model_option(func: F) -> F:
+    """`--model`: the embedding model, defaulting to the one the store records."""
+    return click.option(
+        "--model",
+        metavar="NAME",
+        default=None,
+        help="Embedding model (sentence-transformers name or folder). Default: the model the store "
+        "was built with.",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    """`--json`: machine-readable output on stdout."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(func)
+
+
+def k_option(func: F) -> F:
+    """`-k`: how many passages to retrieve."""
+    return click.option(
+        "-k", "k", default=4, show_default=True, type=click.IntRange(min=1), help="How many hits."
+    )(func)
+
+
+# -- ingest --------------------------------------------------------------------------------------
+
+
+@cli.command()
+@store_argument
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--model",
+    metavar="NAME",
+    default=None,
+    help=f"Embedding model. Default: the store's model, or {DEFAULT_MODEL} for a new store.",
+)
+@click.option(
+    "--chunk-size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Largest chunk, in characters.",
+)
+@click.option(
+    "--chunk-overlap",
+    default=150,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Characters a chunk repeats from the previous one.",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(sorted(PROFILES)),
+    default=None,
+    help="Video profile of a new store: exact 1-bit PNG frames (lossless, the default) or "
+    "H.264 frames that survive re-encoding (robust).",
+)
+@click.option(
+    "--batch-size",
+    default=256,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Chunks embedded and written per commit.",
+)
+@click.option("--glob", default="**/*", show_default=True, help="Files to take from folders.")
+@click.option("-s", "--silent", is_flag=True, help="No progress bars.")
+@json_option
+def ingest(
+    store: Path,
+    paths: tuple[Path, ...],
+    model: str | None,
+    chunk_size: int,
+    chunk_overlap: int,
+    profile: str | None,
+    batch_size: int,
+    glob: str,
+    silent: bool,
+    as_json: bool,
+) -> None:
+    """Add files and folders (PDF, EPUB, text, Markdown) to STORE.
+
+    Files are loaded, split into chunks, embedded and written as QR frames. The store is
+    created when missing. Chunks get ids from their content and place, so
+    ingesting the same files again adds only what changed.
+
+    \b
+    Example:
+        lcmemvid ingest ./store examples/data notes.md --chunk-size 800
+    """
+    from langchain_memvid.splitting import default_splitter, split_documents
+
+    try:
+        default_splitter(chunk_size, chunk_overlap)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    started = time.perf_counter()
+    with _progress(silent) as progress:
+        docs, files, skipped, notes = _load(paths, glob, progress)
+    for note in notes:
+        click.echo(f"Warning: {note}", err=True)
+    chunks = split_documents(docs, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    vstore = _open_or_create(store, model, profile)
+    with vstore:
+        ids = [_chunk_id(c) for c in chunks]
+        unique = dict(zip(ids, chunks, strict=True))
+        present = vstore.locate(list(unique))
+        todo = [(i, c) for i, c in unique.items() if i not in present]
+        with _progress(silent) as progress:
+            task = progress.add_task("Embedding and writing", total=len(todo))
+            for start in range(0, len(todo), batch_size):
+                batch = todo[start : start + batch_size]
+                vstore.add_documents([c for _, c in batch], ids=[i for i, _ in batch])
+                progress.advance(task, len(batch))
+        stats = vstore.stats()
+    summary = {
+        "store": str(store),
+        "files_loaded": files,
+        "documents": len(docs),
+        "chunks": len(chunks),
+        "added": len(todo),
+        "unchanged": len(unique) - len(todo),
+        "skipped": [{"path": p, "reason": r} for p, r in skipped],
+        "records": stats["records"],
+        "video_bytes": stats["video_bytes"],
+        "model": stats["model"],
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    if as_json:
+        _echo_json(summary)
+        return
+    click.echo(
+        f"Ingested {_count(files, 'file')} ({_count(len(docs), 'document')}, "
+        f"{_count(len(chunks), 'chunk')}) into {store} in "
+        f"{summary['seconds']:.1f} s: {len(todo)} added, {summary['unchanged']} unchanged."
+    )
+    click.echo(
+        f"The store now holds {stats['records']} records; video {_size(stats['video_bytes'])} "
+        f"for {_size(stats['text_bytes'])} of text. Model: {stats['model']}."
+    )
+    if skipped:
+        click.echo(f"Skipped {_count(len(skipped), 'file')}:")
+        for path, reason in skipped:
+            click.echo(f"  {path}: {reason}")
+
+
+def _load(
+    paths: Sequence[Path], glob: str, progress: Progress
+) -> tuple[list[Document], int, list[tuple[str, str]], list[str]]:
+    """Load every path; returns documents, files loaded, skipped (path, reason) and warnings."""
+    docs: list[Document] = []
+    skipped: list[tuple[str, str]] = []
+    sources: set[str] = set()
+    notes: list[str] = []
+    task = progress.add_task("Loading", total=None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LoaderWarning)
+        for path in paths:
+            try:
+                loader = loader_for_path(path, glob=glob, on_error="skip")
+                loaded = 0
+                for doc in loader.lazy_load():
+                    docs.append(doc)
+                    sources.add(str(doc.metadata.get("source")))
+                    loaded += 1
+                    progress.update(
+                        task, advance=1, description=f"Loading {Path(str(doc.metadata.get('source'))).name}"
+                    )
+            except (LoaderError, OSError) as e:
+                skipped.append((str(path), str(e)))
+                continue
+            if isinstance(loader, DirectoryLoader):
+                skipped += loader.skipped
+            elif not loaded:
+                skipped.append((str(path), "no extractable text"))
+        progress.update(task, description="Loading", total=len(docs))
+    # DirectoryLoader sums up its skipped files in a warning; they are listed in the summary instead.
+    notes = [str(w.message) for w in caught if not str(w.message).startswith("DirectoryLoader skipped")]
+    return docs, len(sources), skipped, notes
+
+
+def _open_or_create(path: Path, model: str | None, profile: str | None) -> MemvidVectorStore:
+    """Open the store with its recorded model (or `model`), or create it with `model`."""
+    from langchain_memvid.vectorstores import MemvidVectorStore
+
+    if model is None:
+        try:
+            vstore = MemvidVectorStore(path)
+        except StoreNotFound:
+            pass
+        else:
+            _warn_profile(vstore, profile)
+            return vstore
+    vstore = MemvidVectorStore(path, _embedding(model or DEFAULT_MODEL), profile=profile or "lossless")
+    _warn_profile(vstore, profile)
+    return vstore
+
+
+def _warn_profile(vstore: MemvidVectorStore, profile: str | None) -> None:
+    stored = vstore.engine.profile.name
+    if profile is not None and profile != stored:
+        click.echo(
+            f"Warning: {vstore.path} keeps its profile {stored!r}; --profile applies to new stores.", err=True
+        )
+
+
+def _chunk_id(chunk: Document) -> str:
+    """A stable id from a chunk's text and metadata (source, page, position): re-ingesting is a no-op."""
+    key = json.dumps([chunk.page_content, chunk.metadata], sort_keys=True, default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+# -- search and ask ------------------------------------------------------------------------------
+
+
+def _parse_filter(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise click.BadParameter(f"not valid JSON ({e.msg} at character {e.pos})") from e
+    if not isinstance(parsed, dict):
+        raise click.BadParameter('must be a JSON object, e.g. \'{"source": "notes.md"}\'')
+    try:
+        compile_filter(parsed)
+    except MemvidError as e:
+        raise click.BadParameter(str(e)) from e
+    return parsed
+
+
+@cli.command()
+@store_argument
+@click.argument("query")
+@k_option
+@click.option(
+    "--filter",
+    "filter_",
+    metavar="JSON",
+    callback=_parse_filter,
+    help='Metadata filter, e.g. \'{"page": {"$lt": 2}}\'. Operators: $eq $ne $gt $gte $lt $lte '
+    "$in $nin $exists $contains $and $or $not.",
+)
+@model_option
+@json_option
+def search(
+    store: Path, query: str, k: int, filter_: dict[str, Any] | None, model: str | None, as_json: bool
+) -> None:
+    """Find the chunks of STORE closest to QUERY.
+
+    Each hit shows its source, page or chapter, score, and where it lives in the video
+    (segment file, frame, timestamp). Scores are the store's metric: cosine similarity by default (higher is closer).
+
+    \b
+    Example:
+        lcmemvid search ./store "error correction" -k 3
+        lcmemvid search ./store "QR" --filter '{"source": "examples/data/qr_code_history.pdf"}' --json
+    """
+    with _open_store(store, model) as vstore:
+        pairs = vstore.similarity_search_with_score(query, k=k, filter=filter_)
+        hits = _hits(vstore, [d for d, _ in pairs], [s for _, s in pairs])
+        metric = vstore.metric
+    if as_json:
+        _echo_json({"query": query, "metric": metric, "hits": hits})
+        return
+    if not hits:
+        click.echo("No matches.")
+    for hit in hits:
+        click.echo(_format_hit(hit))
+
+
+@cli.command()
+@store_argument
+@click.argument("question")
+@k_option
+@click.option(
+    "--chat-model",
+    metavar="SPEC",
+    envvar=CHAT_MODEL_ENV,
+    show_envvar=True,
+    help="Chat model as provider:model, e.g. openai:gpt-4o-mini or ollama:llama3 (needs the "
+    "provider's package, e.g. langchain-openai). Without one, the passages are printed.",
+)
+@model_option
+@json_option
+def ask(store: Path, question: str, k: int, chat_model: str | None, model: str | None, as_json: bool) -> None:
+    """Answer QUESTION from the passages of STORE with a chat model.
+
+    Retrieves the K most relevant passages and asks the chat model to answer from them,
+    citing them. With no chat model set, prints the passages and their sources instead (exit 0).
+
+    \b
+    Example:
+        lcmemvid ask ./store "Why do QR codes survive damage?" --chat-model ollama:llama3
+        MEMVID_CHAT_MODEL=openai:gpt-4o-mini lcmemvid ask ./store "What is a GOP?"
+    """
+    from langchain_memvid.rag import answer_chain, chat_model_spec, format_docs, load_chat_model
+
+    spec = chat_model_spec(chat_model)
+    llm = load_chat_model(spec)
+    with _open_store(store, model) as vstore:
+        docs = vstore.similarity_search(question, k=k)
+        hits = _hits(vstore, docs, None)
+    answer = None
+    if llm is not None and docs:
+        try:
+            answer = answer_chain(llm).invoke({"context": format_docs(docs), "question": question})
+        except Exception as e:  # network, authentication, rate limits: the provider's own errors
+            msg = f"The chat model {spec!r} failed: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            raise click.ClickException(msg) from e
+    if as_json:
+        _echo_json({"question": question, "chat_model": spec, "answer": answer, "passages": hits})
+        return
+    if llm is None:
+        click.echo(
+            f"No chat model is set, so here are the {len(hits)} most relevant passages. To get an "
+            f"answer, pass --chat-model provider:model (e.g. openai:gpt-4o-mini, ollama:llama3) or "
+            f"set {CHAT_MODEL_ENV}, and install the provider's package (langchain-openai, "
+            "langchain-ollama, ...).",
+            err=True,
+        )
+    elif not docs:
+        click.echo("The store holds no passages to answer from.", err=True)
+    if answer is not None:
+        click.echo(answer.strip())
+        click.echo("\nSources:")
+        for n, hit in enumerate(hits, 1):
+            click.echo(f"  [{n}] {hit['where']}  ({_video_place(hit['location'])})")
+        return
+    for hit in hits:
+        click.echo(_format_hit(hit, full=True))
+
+
+def _open_store(path: Path, model: str | None) -> MemvidVectorStore:
+    """Open an existing store with `model`, or with the model it records."""
+    from langchain_memvid.vectorstores import MemvidVectorStore
+
+    if model is None:
+        return MemvidVectorStore(path)
+    return MemvidVectorStore(path, _embedding(model), create=False)
+
+
+def _embedding(model: str) -> SentenceTransformerEmbeddings:
+    from langchain_memvid.embeddings import SentenceTransformerEmbeddings
+
+    return SentenceTransformerEmbeddings(model_name=model)
+
+
+def _hits(
+    vstore: MemvidVectorStore, docs: Sequence[Document], scores: Sequence[float] | None
+) -> list[dict[str, Any]]:
+    """Search results as plain dicts: rank, id, score, source label, text, metadata, video location."""
+    places = vstore.locate([d.id for d in docs if d.id])
+    out = []
+    for n, doc in enumerate(docs):
+        place = places.get(doc.id or "")
+        hit: dict[str, Any] = {"rank": n + 1, "id": doc.id}
+        if scores is not None:
+            hit["score"] = scores[n]
+        hit.update(
+            where=describe_source(doc.metadata),
+            source=doc.metadata.get("source"),
+            page=doc.metadata.get("page_label", doc.metadata.get("page")),
+            text=doc.page_content,
+            metadata=doc.metadata,
+            location=dataclasses.asdict(place) if place else None,
+        )
+        out.append(hit)
+    return out
+
+
+def _video_place(location: dict[str, Any] | None) -> str:
+    if location is None:
+        return "not located"
+    return f"{location['segment']} frame {location['frame']} at {location['timestamp']:.3f} s"
+
+
+def _format_hit(hit: dict[str, Any], *, full: bool = False) -> str:
+    score = f"  score {hit['score']:.4f}" if "score" in hit else ""
+    text = " ".join(hit["text"].split())
+    if not full and len(text) > PREVIEW_CHARS:
+        text = text[: PREVIEW_CHARS - 1].rstrip() + "…"
+    body = textwrap.fill(text, width=100, initial_indent="    ", subsequent_indent="    ")
+    return (
+        f"[{hit['rank']}] {hit['where']}{score}\n"
+        f"    video: {_video_place(hit['location'])}   id: {hit['id']}\n"
+        f"{body}\n"
+    )
+
+
+# -- inspection and maintenance ------------------------------------------------------------------
+
+
+@cli.command()
+@store_argument
+@json_option
+def info(store: Path, as_json: bool) -> None:
+    """Show the counts, sizes and settings of STORE.
+
+    Records, text, video and vector bytes, the ratio of video to text, the embedding model,
+    dimension, metric, index type and storage profile.
+
+    \b
+    Example:
+        lcmemvid info ./store
+        lcmemvid info ./store --json
+    """
+    with _open_engine(store) as engine:
+        stats = {"store": str(store), **engine.stats()}
+    if as_json:
+        _echo_json(stats)
+        return
+    ratio = stats["video_to_text"]
+    rows = [
+        ("Store", stats["store"]),
+        ("Records", f"{stats['records']:,}"),
+        ("Text", _size(stats["text_bytes"])),
+        (
+            "Video",
+            f"{_size(stats['video_bytes'])} in {_count(stats['segments'], 'segment')}, "
+            f"{_count(stats['frames'], 'frame')}"
+            + (f" ({ratio:.2f}x the text)" if ratio is not None else ""),
+        ),
+        ("Vectors", f"{_size(stats['index_bytes'])} ({stats['vectors_in_index']:,} in the index)"),
+        ("Catalog", _size(stats["catalog_bytes"])),
+        ("Model", stats["model"] or "(none recorded)"),
+        ("Dimension", stats["dim"] if stats["dim"] is not None else "(no vectors yet)"),
+        ("Metric", stats["metric"]),
+        ("Index", stats["index_type"]),
+        ("Profile", stats["profile"]),
+    ]
+    for name, value in rows:
+        click.echo(f"{name:<10} {value}")
+
+
+@cli.command()
+@store_argument
+@click.option("--no-cross-check", is_flag=True, help="Skip decoding every frame a second time with zbar.")
+@json_option
+def verify(store: Path, no_cross_check: bool, as_json: bool) -> None:
+    """Check every frame, record and checksum of STORE.
+
+    Decodes every frame (and, when zbar is installed, decodes it again with it), checks every
+    CRC-32 and SHA-256, and compares the video with the catalog. Exits 1 when anything is
+    wrong, listing each problem.
+
+    \b
+    Example:
+        lcmemvid verify ./store
+    """
+    with _open_engine(store) as engine:
+        report = engine.verify(cross_check=not no_cross_check)
+    problems = [dataclasses.asdict(p) for p in report.problems]
+    if as_json:
+        _echo_json({**dataclasses.asdict(report), "ok": report.ok, "problems": problems})
+        if not report.ok:
+            sys.exit(1)
+        return
+    click.echo(
+        f"Checked {report.records_checked} records and {report.frames_checked} frames "
+        f"({report.frames_cross_checked} cross-checked with a second decoder)."
+    )
+    if report.ok:
+        click.echo("OK: no problems found.")
+        return
+    for p in report.problems:
+        where = "".join(
+            [
+                f" frame {p.frame}" if p.frame is not None else "",
+                f" record {p.record_id}" if p.record_id else "",
+            ]
+        )
+        click.echo(f"  {p.file}{where}: {p.message}")
+    msg = f"{len(problems)} problems found in {store}; `lcmemvid rebuild {store}` recovers what the videos still hold."
+    raise click.ClickException(msg)
+
+
+@cli.command()
+@store_argument
+@json_option
+def compact(store: Path, as_json: bool) -> None:
+    """Rewrite STORE without its deleted and replaced records.
+
+    Live records are copied into fresh segments; old segments and tombstones are removed.
+
+    \b
+    Example:
+        lcmemvid compact ./store
+    """
+    with _open_engine(store) as engine:
+        result = engine.compact()
+    if as_json:
+        _echo_json(result)
+        return
+    click.echo(
+        f"Compacted {result['records']} records: {result['segments_before']} -> {result['segments_after']} "
+        f"segments, video {_size(result['video_bytes_before'])} -> {_size(result['video_bytes_after'])}."
+    )
+
+
+@cli.command()
+@store_argument
+@click.option(
+    "--model",
+    metavar="NAME",
+    default=None,
+    help="Embedding model for records whose vector file is damaged. Default: the model the "
+    "videos record. Loaded only when needed.",
+)
+@json_option
+def rebuild(store: Path, model: str | None, as_json: bool) -> None:
+    """Recreate the catalog (and lost vectors) of STORE from its videos.
+
+    Use it when `verify` reports a damaged catalog or vector file. The old catalog is kept
+    beside the new one.
+
+    \b
+    Example:
+        lcmemvid rebuild ./store
+    """
+    if not (store / "segments").is_dir():
+        msg = f"No memvid store at {store} (no segments/ folder)."
+        raise click.ClickException(msg)
+
+    def make_embed(recorded: str | None) -> Callable[[Sequence[str]], list[list[float]]]:
+        name = model or recorded or DEFAULT_MODEL
+        click.echo(f"Re-embedding lost vectors with {name}...", err=True)
+        return lambda texts: _embedding(name).embed_documents(list(texts))
+
+    report = rebuild_store(store, make_embed=make_embed)
+    if as_json:
+        _echo_json(dataclasses.asdict(report))
+        return
+    for problem in report.problems:
+        click.echo(f"Warning: {problem}", err=True)
+    click.echo(
+        f"Rebuilt {store}: {report.records} records in {report.segments} segments "
+        f"({report.reembedded} re-embedded, {report.deleted} deletions replayed, "
+        f"{report.lost_frames} frames unreadable)."
+    )
+
+
+@cli.command()
+@store_argument
+@click.option("--id", "record_id", metavar="ID", help="Show the first frame of this record.")
+@click.option("--segment", metavar="NAME", help="Segment file, as `search` prints it.")
+@click.option("--frame", "frame_no", type=click.IntRange(min=0), help="Frame number in --segment.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PNG file to write.",
+)
+@click.option(
+    "--scale",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Enlarge each pixel (QR module) to SCALE x SCALE pixels.",
+)
+def frame(
+    store: Path, record_id: str | None, segment: str | None, frame_no: int | None, output: Path, scale: int
+) -> None:
+    """Save one video frame of STORE (a QR code) as a PNG.
+
+    Pick the frame by record id or by segment and frame number; the image can be looked at or
+    scanned with any QR reader.
+
+    \b
+    Example:
+        lcmemvid frame ./store --id 3f2a... -o hit.png --scale 4
+        lcmemvid frame ./store --segment segments/00000001-3f2a9c1e.mov --frame 2 -o f2.png
+    """
+    import cv2
+
+    if (record_id is None) == (segment is None) or (segment is None) != (frame_no is None):
+        msg = "Pass either --id, or both --segment and --frame."
+        raise click.UsageError(msg)
+    if output.suffix.lower() != ".png":
+        raise click.BadParameter("the output file must end in .png", param_hint="'-o' / '--output'")
+    with _open_engine(store) as engine:
+        if record_id is not None:
+            found = engine.locate([record_id])
+            if record_id not in found:
+                msg = f"No record with id {record_id!r} in {store}; `lcmemvid search` or `export` list ids."
+                raise click.ClickException(msg)
+            place: Location = found[record_id]
+            segment, frame_no = place.segment, place.frame
+        assert segment is not None
+        assert frame_no is not None
+        image = engine.frame_image(segment, frame_no)
+    if scale > 1:
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    if not cv2.imwrite(str(output), image):
+        msg = f"Could not write {output}; check that its folder exists and is writable."
+        raise click.ClickException(msg)
+    height, width = image.shape[:2]
+    click.echo(f"Wrote {output} ({width}x{height} px): frame {frame_no} of {segment}.")
+
+
+@cli.command()
+@store_argument
+@click.option(
+    "-o",
+    "--output",
+    type=click.File("w", encoding="utf-8", lazy=True),
+    default="-",
+    show_default=True,
+    help="JSONL file to write; - for stdout.",
+)
+def export(store: Path, output: TextIO) -> None:
+    """Write every record of STORE as JSON lines.
+
+    One object per line, {"id", "text", "metadata"}, read back from the video.
+
+    \b
+    Example:
+        lcmemvid export ./store -o records.jsonl
+        lcmemvid export ./store | head -n 3
+    """
+    count = 0
+    with _open_engine(store) as engine:
+        for record in engine.iter_records():
+            line = {"id": record.id, "text": record.text, "metadata": record.metadata}
+            output.write(json.dumps(line, ensure_ascii=False) + "\n")
+            count += 1
+    output.flush()
+    if getattr(output, "name", "-") not in ("-", "<stdout>"):
+        click.echo(f"Exported {count} records to {output.name}.", err=True)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _open_engine(path: Path) -> Engine:
+    """Open an existing store without loading an embedding model (maintenance commands need none)."""
+    return Engine(path, create=False)
+
+
+@contextmanager
+def _progress(silent: bool) -> Iterator[Progress]:
+    """A rich progress display on stderr (hidden with --silent)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=silent,
+    ) as progress:
+        yield progress
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _size(n: int) -> str:
+    """Bytes in binary units: `_size(1536) == '1.5 KiB'`."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"  # pragma: no cover - the loop always returns
+
+
+def _count(n: int, noun: str) -> str:
+    """`_count(1, "file") == "1 file"`, `_count(2, "file") == "2 files"`."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"

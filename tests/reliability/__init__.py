@@ -1,0 +1,1 @@
+"""Reliability and security tests: crashes, concurrency, corruption, hostile files, bad input, limits."""
