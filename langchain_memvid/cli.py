@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import sys
 import textwrap
@@ -98,6 +99,12 @@ def main() -> None:
     """Entry point of the `lcmemvid` console script."""
     # Hub and transformers progress bars ("Loading weights") would clutter stderr on every run.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # The library's own warnings (e.g. a store opened with another model than it was built with).
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("Warning: %(message)s"))
+    library_logger = logging.getLogger("langchain_memvid")
+    library_logger.addHandler(handler)
+    library_logger.setLevel(logging.WARNING)
     cli(prog_name="lcmemvid")
 
 
@@ -187,8 +194,9 @@ def ingest(
     """Add files and folders (PDF, EPUB, text, Markdown) to STORE.
 
     Files are loaded, split into chunks, embedded and written as QR frames. The store is
-    created when missing. Chunks get ids from their content and place, so
-    ingesting the same files again adds only what changed.
+    created when missing. A chunk's id comes from its text, source path and position, so
+    ingesting the same files again (by the same paths) adds only what changed; nothing is
+    deleted.
 
     \b
     Example:
@@ -206,6 +214,10 @@ def ingest(
     for note in notes:
         click.echo(f"Warning: {note}", err=True)
     chunks = split_documents(docs, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    if not chunks:
+        reasons = "; ".join(f"{p}: {r}" for p, r in skipped) or "the files hold no text"
+        msg = f"Nothing to ingest ({reasons})."
+        raise click.ClickException(msg)
     vstore = _open_or_create(store, model, profile)
     with vstore:
         ids = [_chunk_id(c) for c in chunks]

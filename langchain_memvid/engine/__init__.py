@@ -17,6 +17,7 @@ from .errors import (
     LimitExceeded,
     MemvidError,
     NotAStore,
+    ReadOnlyStore,
     SegmentNotFound,
     StoreConfigMismatch,
     StoreLocked,
@@ -63,5 +64,6 @@ __all__ = [
     "UnsafePath",
     "LimitExceeded",
     "StoreLocked",
+    "ReadOnlyStore",
     "BackendUnavailable",
 ]

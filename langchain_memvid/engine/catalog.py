@@ -5,6 +5,11 @@ SQLite transaction, after its segment files are durable on disk; a crash before 
 only unreferenced files, which the next writer deletes. It holds ids, frame offsets, metadata (for
 filtering) and checksums - never record text. WAL mode lets readers in other processes see the last
 committed state while a writer works.
+
+Every row is checksummed: ``records`` rows carry their own CRC-32; ``meta`` rows, ``segments`` rows
+and each segment's ``frames`` rows are covered by CRC-32s in the ``checksums`` table. A damaged or
+crafted catalog surfaces as a ``MemvidError`` (mostly ``CorruptData``) naming the catalog - never
+as a ``sqlite3`` error, a ``ValueError`` from parsing, or a silently wrong value.
 """
 
 from __future__ import annotations
@@ -13,14 +18,34 @@ import json
 import sqlite3
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
-from .errors import ChecksumMismatch, CorruptData, UnsafePath, UnsupportedFormat
-from .frames import FORMAT_VERSION
+from .errors import (
+    ChecksumMismatch,
+    CorruptData,
+    InvalidArgument,
+    LimitExceeded,
+    MemvidError,
+    ReadOnlyStore,
+    StoreLocked,
+    UnsafePath,
+    UnsupportedFormat,
+)
+from .frames import FORMAT_VERSION, MAX_PACK_PARTS
 from .video import FrameLocation, VideoInfo
+
+# Bounds on values read from the catalog, so a crafted one cannot make a reader allocate or loop
+# without limit. Each is far beyond what the writer produces.
+CODECS = ("png", "h264")  # the decoders a stored segment may ask for
+MAX_FRAME_SIDE = 16384
+MAX_SEGMENT_FRAMES = 1 << 24
+MAX_PACKET_BYTES = 64 << 20  # one frame's packet (a QR image): a few KB to a few hundred KB
+MAX_FILE_BYTES = 1 << 40
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -67,6 +92,12 @@ CREATE TABLE IF NOT EXISTS records (
     crc32       INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_by_seq ON records (seq);
+CREATE TABLE IF NOT EXISTS checksums (
+    tbl   TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    crc32 INTEGER NOT NULL,
+    PRIMARY KEY (tbl, key)
+) WITHOUT ROWID;
 """
 
 
@@ -127,10 +158,136 @@ def check_name(name: str) -> str:
     Raises:
         UnsafePath: the name has a separator, ``..``, or other characters than [0-9a-f-].
     """
-    if not name or len(name) > 64 or any(c not in "0123456789abcdef-" for c in name):
+    if (
+        not isinstance(name, str)
+        or not name
+        or len(name) > 64
+        or any(c not in "0123456789abcdef-" for c in name)
+    ):
         msg = f"Catalog names the segment {name!r}, which is not a plain segment name; refusing it."
         raise UnsafePath(msg)
     return name
+
+
+def _meta_crc(key: str, value: str) -> int:
+    return zlib.crc32(f"{key}\x00{value}".encode())
+
+
+def _segment_crc(values: Sequence[Any]) -> int:
+    """CRC-32 of a ``segments`` row as inserted (the BLOB in hex)."""
+    parts = [v.hex() if isinstance(v, (bytes, bytearray, memoryview)) else repr(v) for v in values]
+    return zlib.crc32("\x00".join(parts).encode())
+
+
+def _frames_crc(rows: Iterable[Sequence[Any]]) -> int:
+    """CRC-32 of a segment's ``frames`` rows (frame, offset, size, pts, crc32), in frame order."""
+    crc = 0
+    for row in rows:
+        crc = zlib.crc32((",".join(map(repr, row)) + ";").encode(), crc)
+    return crc
+
+
+def _damaged(what: str, detail: str) -> CorruptData:
+    return CorruptData(f"Catalog {what}: {detail}; run `verify`, then `rebuild` to recreate the catalog.")
+
+
+def _int(value: Any, what: str, low: int = 0, high: int = 1 << 62) -> int:
+    """A stored integer, type- and range-checked (SQLite stores any type in any column)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _damaged(what, f"holds {value!r:.60}, not an integer")
+    if not low <= value <= high:
+        msg = f"Catalog {what} is {value}, outside {low}..{high}; refusing it (a damaged or crafted catalog)."
+        raise LimitExceeded(msg)
+    return value
+
+
+def _translate(e: sqlite3.Error, path: Path) -> MemvidError:
+    """The engine's error for an SQLite error on the catalog at ``path``."""
+    text = str(e)
+    low = text.lower()
+    if "locked" in low or "busy" in low:
+        return StoreLocked(f"The catalog {path} stayed locked by another process ({text}); retry later.")
+    if any(w in low for w in ("readonly", "read-only", "permission", "unable to open", "access")):
+        return ReadOnlyStore(
+            f"Cannot use the catalog {path} ({text}): the store folder and its files must be "
+            "readable and writable by this user, on a writable file system."
+        )
+    if isinstance(e, sqlite3.ProgrammingError) and "closed" in low:
+        return InvalidArgument(f"The store at {path.parent} is closed; open it again.")
+    if isinstance(e, sqlite3.InterfaceError):
+        return InvalidArgument(f"A value of an unsupported type was passed to the catalog: {text}")
+    return CorruptData(
+        f"The catalog {path} is damaged ({text}); run `verify`, then `rebuild` to recreate it from the videos."
+    )
+
+
+class _Guard:
+    """Context manager turning ``sqlite3`` errors into the engine's own (see ``_translate``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(exc, sqlite3.Error):
+            raise _translate(exc, self.path) from exc
+        if isinstance(exc, UnicodeDecodeError):  # text in a damaged catalog
+            msg = f"The catalog {self.path} holds text that is not UTF-8; run `verify`, then `rebuild`."
+            raise CorruptData(msg) from exc
+
+
+class _Cursor:
+    """A cursor whose fetches (and iteration) go through the guard."""
+
+    def __init__(self, cursor: sqlite3.Cursor, guard: _Guard) -> None:
+        self._cursor, self._guard = cursor, guard
+
+    def fetchone(self) -> Any:
+        with self._guard:
+            return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        with self._guard:
+            return self._cursor.fetchall()
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            with self._guard:
+                rows = self._cursor.fetchmany(256)
+            if not rows:
+                return
+            yield from rows
+
+
+class _Connection:
+    """The catalog's SQLite connection, with every call guarded."""
+
+    def __init__(self, path: Path, uri: str) -> None:
+        self._guard = _Guard(path)
+        with self._guard:
+            self._db = sqlite3.connect(
+                uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30
+            )
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
+        with self._guard:
+            return _Cursor(self._db.execute(sql, params), self._guard)
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        with self._guard:
+            self._db.executemany(sql, params)
+
+    def close(self) -> None:
+        with self._guard:
+            self._db.close()
 
 
 class Catalog:
@@ -141,7 +298,7 @@ class Catalog:
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
         uri = f"file:{path}?mode={'ro' if readonly else 'rwc'}"
-        self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30)
+        self.db = _Connection(path, uri)
         self.db.execute("PRAGMA foreign_keys = ON")
         if not readonly:
             self.db.execute("PRAGMA journal_mode = WAL")
@@ -160,7 +317,7 @@ class Catalog:
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     self.db.execute(stmt)
-            if self.get_meta("format_version") is None:
+            if self._raw_version() is None:
                 self.set_meta("format_version", FORMAT_VERSION)
                 self.set_meta("generation", 0)
                 self.set_meta("next_vector_id", 0)
@@ -176,33 +333,88 @@ class Catalog:
             CorruptData: not a memvid catalog.
         """
         try:
-            version = self.get_meta("format_version")
-        except sqlite3.DatabaseError as e:
+            version = self._raw_version()
+        except (CorruptData, ValueError, TypeError, RecursionError) as e:
             msg = f"{self.path} is not a readable memvid catalog ({e}); run `rebuild` to recreate it from the videos."
             raise CorruptData(msg) from e
         if version is None:
             msg = f"{self.path} has no format version: not a memvid catalog."
             raise CorruptData(msg)
-        if int(version) > FORMAT_VERSION:
+        if _int(version, "format_version", 0, 1 << 16) > FORMAT_VERSION:
             msg = f"The store uses format version {version}; this library reads up to {FORMAT_VERSION}. Upgrade langchain-memvid."
             raise UnsupportedFormat(msg)
+        self.get_meta("format_version")  # now check its checksum
 
-    def get_meta(self, key: str) -> Any:
-        """A setting's JSON value, or None."""
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    def _raw_version(self) -> Any:
+        """``format_version``, read without its checksum.
+
+        A newer format may checksum differently, and "upgrade" is the useful answer then.
+        """
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
         return None if row is None else json.loads(row[0])
 
+    _META_QUERY = (
+        "SELECT m.key, m.value, c.crc32 FROM meta m LEFT JOIN checksums c ON c.tbl = 'meta' AND c.key = m.key"
+    )
+
+    def _meta_rows(self, where: str = "", params: Sequence[Any] = ()) -> Iterator[tuple[str, Any]]:
+        try:
+            rows = self.db.execute(self._META_QUERY + where, params)
+        except CorruptData as e:
+            if "no such table: checksums" not in str(e):
+                raise
+            # A catalog written before row checksums existed, opened by a reader: unchecked.
+            rows = self.db.execute("SELECT key, value, NULL FROM meta m" + where, params)
+        for key, value, crc in rows:
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise _damaged(f"meta row {key!r:.40}", "holds values of the wrong type")
+            if crc is not None and _meta_crc(key, value) != crc:
+                msg = f"Catalog setting {key!r} fails its CRC-32; run `verify`, then `rebuild`."
+                raise ChecksumMismatch(msg)
+            try:
+                yield key, json.loads(value)
+            except (ValueError, RecursionError) as e:
+                raise _damaged(f"setting {key!r}", "is not JSON") from e
+
+    def get_meta(self, key: str) -> Any:
+        """A setting's JSON value, or None (checked against its CRC-32)."""
+        for _, value in self._meta_rows(" WHERE m.key = ?", (key,)):
+            return value
+        return None
+
     def set_meta(self, key: str, value: Any) -> None:
-        """Store a setting as JSON."""
-        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+        """Store a setting as JSON, with its CRC-32."""
+        text = json.dumps(value)
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
+        self.db.execute(
+            "INSERT OR REPLACE INTO checksums (tbl, key, crc32) VALUES ('meta', ?, ?)",
+            (key, _meta_crc(key, text)),
+        )
 
     def settings(self) -> dict[str, Any]:
         """All settings."""
-        return {k: json.loads(v) for k, v in self.db.execute("SELECT key, value FROM meta")}
+        return dict(self._meta_rows())
+
+    def _counter(self, key: str, default: int) -> int:
+        value = self.get_meta(key)
+        return default if value is None else _int(value, key)
 
     def generation(self) -> int:
         """A counter bumped by every commit: readers reload when it moves."""
-        return int(self.get_meta("generation") or 0)
+        return self._counter("generation", 0)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Run several reads against one committed state (a read transaction); nests in a write."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self.db.in_transaction:
+                self.db.execute("COMMIT")
 
     def transaction(self) -> _Transaction:
         """``with catalog.transaction():`` - BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error."""
@@ -216,7 +428,7 @@ class Catalog:
 
     def allocate_vector_ids(self, n: int) -> int:
         """Reserve ``n`` vector ids inside the current transaction; returns the first."""
-        first = int(self.get_meta("next_vector_id") or 0)
+        first = self._counter("next_vector_id", 0)
         self.set_meta("next_vector_id", first + n)
         return first
 
@@ -226,35 +438,35 @@ class Catalog:
         """The sequence number the next segment gets."""
         # Kept in meta, not derived from MAX(seq): compaction drops segments, and a sequence
         # number must never be reused (rebuild replays segments in sequence order).
-        return int(self.get_meta("next_seq") or 1)
+        return self._counter("next_seq", 1)
 
     def add_segment(self, seg: SegmentRow, frames: Sequence[tuple[FrameLocation, int]]) -> None:
-        """Insert a segment and its frame table (inside a transaction)."""
-        self.db.execute(
-            "INSERT INTO segments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                seg.seq,
-                check_name(seg.name),
-                seg.kind,
-                seg.profile,
-                seg.info.codec,
-                seg.info.width,
-                seg.info.height,
-                str(seg.info.time_base),
-                seg.info.extradata,
-                seg.frame_count,
-                seg.dict_frames,
-                seg.record_count,
-                seg.video_bytes,
-                seg.video_sha256,
-                seg.index_bytes,
-                seg.index_sha256,
-                seg.created,
-            ),
+        """Insert a segment and its frame table, with their CRC-32s (inside a transaction)."""
+        values = (
+            seg.seq,
+            check_name(seg.name),
+            seg.kind,
+            seg.profile,
+            seg.info.codec,
+            seg.info.width,
+            seg.info.height,
+            str(seg.info.time_base),
+            seg.info.extradata,
+            seg.frame_count,
+            seg.dict_frames,
+            seg.record_count,
+            seg.video_bytes,
+            seg.video_sha256,
+            seg.index_bytes,
+            seg.index_sha256,
+            seg.created,
         )
+        self.db.execute("INSERT INTO segments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values)
+        rows = [(n, loc.offset, loc.size, loc.pts, crc) for n, (loc, crc) in enumerate(frames)]
+        self.db.executemany("INSERT INTO frames VALUES (?,?,?,?,?,?)", [(seg.seq, *r) for r in rows])
         self.db.executemany(
-            "INSERT INTO frames VALUES (?,?,?,?,?,?)",
-            [(seg.seq, n, loc.offset, loc.size, loc.pts, crc) for n, (loc, crc) in enumerate(frames)],
+            "INSERT OR REPLACE INTO checksums (tbl, key, crc32) VALUES (?, ?, ?)",
+            [("segments", str(seg.seq), _segment_crc(values)), ("frames", str(seg.seq), _frames_crc(rows))],
         )
         self.set_meta("next_seq", seg.seq + 1)
 
@@ -263,30 +475,31 @@ class Catalog:
         seq_list = [(s,) for s in seqs]
         self.db.executemany("DELETE FROM frames WHERE seq = ?", seq_list)
         self.db.executemany("DELETE FROM segments WHERE seq = ?", seq_list)
+        self.db.executemany(
+            "DELETE FROM checksums WHERE tbl IN ('segments', 'frames') AND key = ?",
+            [(str(s),) for (s,) in seq_list],
+        )
+
+    def _checksums(self, table: str) -> dict[str, int]:
+        try:
+            rows = self.db.execute("SELECT key, crc32 FROM checksums WHERE tbl = ?", (table,)).fetchall()
+        except CorruptData as e:
+            if "no such table: checksums" not in str(e):
+                raise
+            return {}  # a catalog from before row checksums, opened by a reader: unchecked
+        return {str(k): c for k, c in rows}
 
     def segments(self) -> list[SegmentRow]:
-        """All segments in sequence order."""
-        rows = self.db.execute("SELECT * FROM segments ORDER BY seq").fetchall()
-        return [
-            SegmentRow(
-                seq=r[0],
-                name=check_name(r[1]),
-                kind=r[2],
-                profile=r[3],
-                info=VideoInfo(
-                    codec=r[4], width=r[5], height=r[6], time_base=Fraction(r[7]), extradata=bytes(r[8])
-                ),
-                frame_count=r[9],
-                dict_frames=r[10],
-                record_count=r[11],
-                video_bytes=r[12],
-                video_sha256=r[13],
-                index_bytes=r[14],
-                index_sha256=r[15],
-                created=r[16],
-            )
-            for r in rows
-        ]
+        """All segments in sequence order, each checked against its CRC-32 and sane bounds."""
+        crcs = self._checksums("segments")
+        out = []
+        for r in self.db.execute("SELECT * FROM segments ORDER BY seq").fetchall():
+            crc = crcs.get(str(r[0]))
+            if crc is not None and _segment_crc(r) != crc:
+                msg = f"Catalog row of segment {r[0]!r} fails its CRC-32; run `verify`, then `rebuild`."
+                raise ChecksumMismatch(msg)
+            out.append(_segment_row(r))
+        return out
 
     def frames(self, seq: int, first: int, count: int) -> list[tuple[FrameLocation, int]]:
         """Locations and packet CRC-32s of ``count`` frames starting at ``first``."""
@@ -297,7 +510,36 @@ class Catalog:
         if len(rows) != count:
             msg = f"Catalog lists {len(rows)} of frames {first}..{first + count - 1} of segment {seq}."
             raise CorruptData(msg)
-        return [(FrameLocation(r[1], r[2], r[3]), r[4]) for r in rows]
+        where = f"frame row of segment {seq}"
+        return [
+            (
+                FrameLocation(
+                    _int(r[1], where, 0, MAX_FILE_BYTES),
+                    _int(r[2], where, 1, MAX_PACKET_BYTES),
+                    _int(r[3], where, -(1 << 62)),
+                ),
+                _int(r[4], where, 0, 0xFFFFFFFF),
+            )
+            for r in rows
+        ]
+
+    def frames_problem(self, seq: int) -> str | None:
+        """Why the frame table of segment ``seq`` fails its CRC-32, or None when it holds."""
+        crc = self._checksums("frames").get(str(seq))
+        rows = self.db.execute(
+            "SELECT frame, offset, size, pts, crc32 FROM frames WHERE seq = ? ORDER BY frame", (seq,)
+        ).fetchall()
+        if crc is not None and _frames_crc(rows) != crc:
+            return f"the catalog's frame table of segment {seq} fails its CRC-32"
+        return None
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's own structural check of the catalog file (b-trees, indexes, UNIQUE constraints)."""
+        try:
+            rows = self.db.execute("PRAGMA integrity_check").fetchall()
+        except CorruptData as e:
+            return [str(e)]
+        return [str(r[0]) for r in rows if r[0] != "ok"]
 
     # -- records ----------------------------------------------------------------------------
 
@@ -354,8 +596,10 @@ class Catalog:
         yield from map(_record_row, self.db.execute("SELECT * FROM records ORDER BY seq, first_frame, slot"))
 
     def iter_metadata(self) -> Iterator[tuple[int, str]]:
-        """(vector_id, metadata JSON) of every live record, for filtering."""
-        yield from self.db.execute("SELECT vector_id, metadata FROM records")
+        """(vector_id, metadata JSON) of every live record, for filtering; rows are CRC-checked."""
+        for r in self.db.execute("SELECT * FROM records"):
+            row = _record_row(r)
+            yield row.vector_id, r[7]
 
     def live_vector_ids(self) -> list[int]:
         """Vector ids of all live records."""
@@ -385,15 +629,65 @@ class Catalog:
 
 
 def _record_row(r: Sequence[Any]) -> RecordRow:
-    if _row_crc(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) != r[8]:
-        msg = f"Catalog row of record {r[0]!r} fails its CRC-32; run `verify`, then `rebuild`."
+    if len(r) != 9 or _row_crc(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) != r[8]:
+        msg = f"Catalog row of record {r[0]!r:.80} fails its CRC-32; run `verify`, then `rebuild`."
         raise ChecksumMismatch(msg)
+    where = f"row of record {r[0]!r:.80}"
+    # The CRC covers the decimal text of each field, so a row can pass it with a TEXT "5" where an
+    # INTEGER belongs: check the types as well.
+    if not isinstance(r[0], str) or not isinstance(r[7], str):
+        raise _damaged(where, "holds values of the wrong type")
+    vector_id, seq = _int(r[1], where), _int(r[2], where)
+    first, count = _int(r[3], where, 0, MAX_SEGMENT_FRAMES), _int(r[4], where, 1, MAX_PACK_PARTS)
+    slot, size = _int(r[5], where, 0, 1 << 32), _int(r[6], where, 0, 1 << 40)
     try:
         metadata = json.loads(r[7])
-    except json.JSONDecodeError as e:  # pragma: no cover - the CRC catches this first
-        msg = f"Catalog metadata of record {r[0]!r} is not JSON."
-        raise CorruptData(msg) from e
-    return RecordRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], metadata)
+    except (ValueError, RecursionError) as e:
+        raise _damaged(f"metadata of record {r[0]!r:.80}", "is not JSON") from e
+    if not isinstance(metadata, dict):
+        raise _damaged(f"metadata of record {r[0]!r:.80}", "is not a JSON object")
+    return RecordRow(r[0], vector_id, seq, first, count, slot, size, metadata)
+
+
+def _segment_row(r: Sequence[Any]) -> SegmentRow:
+    """A ``segments`` row, type- and range-checked (a crafted catalog must not reach a decoder)."""
+    where = f"row of segment {r[0]!r:.40}"
+    seq = _int(r[0], where)
+    if len(r) != 17 or r[2] not in ("records", "tombstones") or not isinstance(r[3], str):
+        raise _damaged(where, "holds values of the wrong type")
+    if r[4] not in CODECS:
+        msg = f"Catalog {where} asks for the codec {r[4]!r:.40}; stores use only {list(CODECS)}. Refusing it."
+        raise UnsupportedFormat(msg)
+    if not isinstance(r[8], bytes) or not all(isinstance(r[i], str) for i in (7, 13, 15)):
+        raise _damaged(where, "holds values of the wrong type")
+    try:
+        time_base = Fraction(r[7])
+    except (ValueError, ZeroDivisionError) as e:
+        raise _damaged(where, f"has the time base {r[7]!r:.40}") from e
+    if time_base <= 0 or not isinstance(r[16], (int, float)):
+        raise _damaged(where, "holds values of the wrong type")
+    frame_count = _int(r[9], where, 1, MAX_SEGMENT_FRAMES)
+    return SegmentRow(
+        seq=seq,
+        name=check_name(r[1]),
+        kind=r[2],
+        profile=r[3],
+        info=VideoInfo(
+            codec=r[4],
+            width=_int(r[5], where, 1, MAX_FRAME_SIDE),
+            height=_int(r[6], where, 1, MAX_FRAME_SIDE),
+            time_base=time_base,
+            extradata=r[8],
+        ),
+        frame_count=frame_count,
+        dict_frames=_int(r[10], where, 0, frame_count - 1),
+        record_count=_int(r[11], where),
+        video_bytes=_int(r[12], where, 0, MAX_FILE_BYTES),
+        video_sha256=r[13],
+        index_bytes=_int(r[14], where, 0, MAX_FILE_BYTES),
+        index_sha256=r[15],
+        created=float(r[16]),
+    )
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -404,7 +698,7 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 class _Transaction:
     """BEGIN IMMEDIATE takes SQLite's write lock up front, so a commit never fails half-way."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: _Connection) -> None:
         self.db = db
         self.outer = False
 

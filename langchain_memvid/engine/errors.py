@@ -67,5 +67,9 @@ class StoreLocked(MemvidError, TimeoutError):
     """Another process holds the write lock and did not release it in time."""
 
 
+class ReadOnlyStore(MemvidError, PermissionError):
+    """The store's folder or catalog cannot be written (permissions, a read-only file system)."""
+
+
 class BackendUnavailable(MemvidError, ImportError):
     """An optional QR or video backend is not installed."""

@@ -36,6 +36,9 @@ KINDS = (KIND_SEGMENT_HEADER, KIND_DICTIONARY, KIND_RECORDS, KIND_TOMBSTONES)
 
 MAX_PACK_BYTES = 1 << 31  # decompressed size refused beyond this: a decompression bomb
 MAX_PACK_PARTS = 1 << 20
+# RFC 8878: every zstd block has a 3-byte header and decompresses to at most 128 KiB, so a frame
+# of n bytes cannot honestly produce more than about (n / 3) * 128 KiB (a ratio of ~43,000).
+_ZSTD_BLOCK_MAX = 128 << 10
 
 
 @dataclass(frozen=True)
@@ -100,27 +103,39 @@ def split_body(body: bytes, capacity: int) -> list[bytes]:
     return [body[i : i + room] for i in range(0, len(body), room)] or [b""]
 
 
-def decompress(data: bytes, dictionary: zstandard.ZstdCompressionDict | None) -> bytes:
-    """Decompress one pack, refusing output beyond MAX_PACK_BYTES (a decompression bomb).
+def decompress(
+    data: bytes, dictionary: zstandard.ZstdCompressionDict | None, limit: int = MAX_PACK_BYTES
+) -> bytes:
+    """Decompress one pack, refusing a decompression bomb before allocating for it.
+
+    The zstd frame must declare its decompressed size (writers always set it); that size must be
+    at most ``limit``, at most MAX_PACK_BYTES, and no more than the frame's length can honestly
+    produce. Exactly that much is allocated, and output beyond it is an error.
 
     Raises:
-        CorruptData: the bytes are not a valid zstd frame.
-        LimitExceeded: the frame would decompress to more than the limit.
+        CorruptData: the bytes are not a valid zstd frame, or do not declare their size.
+        LimitExceeded: the frame would decompress to more than the limits.
     """
     try:
-        params = zstandard.get_frame_parameters(data)
-        if params.content_size > MAX_PACK_BYTES:
-            msg = f"A pack claims {params.content_size} bytes decompressed; the limit is {MAX_PACK_BYTES}."
+        size = zstandard.get_frame_parameters(data).content_size
+        if size == zstandard.CONTENTSIZE_UNKNOWN:
+            msg = "A pack's zstd frame does not declare its decompressed size; refusing it."
+            raise CorruptData(msg)
+        bound = min(limit, MAX_PACK_BYTES, (len(data) // 3 + 1) * _ZSTD_BLOCK_MAX)
+        if size > bound:
+            msg = f"A pack of {len(data)} bytes claims {size} bytes decompressed; the limit here is {bound}."
             raise LimitExceeded(msg)
-        out = zstandard.ZstdDecompressor(dict_data=dictionary).decompressobj()
-        result = out.decompress(data)
+        if size == 0:
+            # zstandard cannot tell "empty" from "unknown" here; the frame must still be valid.
+            out = zstandard.ZstdDecompressor(dict_data=dictionary).decompressobj()
+            if out.decompress(data) or not out.eof:
+                msg = "A pack declared empty holds data or is truncated."
+                raise CorruptData(msg)
+            return b""
+        return zstandard.ZstdDecompressor(dict_data=dictionary).decompress(data)
     except zstandard.ZstdError as e:
         msg = f"A pack is not valid zstd data: {e}"
         raise CorruptData(msg) from e
-    if not out.eof:
-        msg = "A pack's zstd data is truncated."
-        raise CorruptData(msg)
-    return result
 
 
 @dataclass(frozen=True)

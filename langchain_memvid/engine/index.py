@@ -1,24 +1,58 @@
-"""Vectors: per-segment FAISS files on disk, one searchable FAISS index in memory.
+"""Vectors: per-segment FAISS files on disk, one searchable index in memory (exact or approximate).
 
 Each segment writes its vectors as a FAISS ``IndexIDMap2`` over a flat index with FAISS's own
-writer (no pickle). On open, the live vectors of all segments are added to one in-memory index;
-deletes remove ids from it and upserts add the new vector. Ids are the catalog's ``vector_id``.
+writer (no pickle): the source of truth. In memory, ``VectorIndex`` holds every live vector, keyed
+by the catalog's ``vector_id``, in two parts:
+
+- ``main``, the store's chosen FAISS index (IVF-Flat, IVF-PQ, HNSW, LSH or a factory string) once
+  it is trained, read from the store's index snapshot or built from the segment files;
+- an exact flat part for vectors outside ``main``: all of them while the store is flat, small or
+  untrained (exact search), and those added after a read-only (memory-mapped) snapshot.
+
+Deletes remove ids where the index type can (flat, IVF) and are otherwise excluded at search time
+with an ``IDSelector`` until the next rebuild (HNSW, LSH, memory-mapped indexes).
 
 Metrics: ``cosine`` (vectors normalised, inner product; score = cosine similarity, higher is
 closer), ``ip`` (raw inner product, higher is closer) and ``l2`` (score = Euclidean distance,
-lower is closer).
+lower is closer). Approximate indexes over ``cosine`` use L2 on the unit vectors (the same ranking,
+and FAISS's fastest code paths); scores are converted back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import os
+import re
+import struct
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
 
 from .errors import CorruptData, InvalidArgument, InvalidVector
+from .files import open_regular
 
 METRICS = ("cosine", "ip", "l2")
+KINDS = ("flat", "ivf", "ivfpq", "hnsw", "lsh")
+SEARCH_KEYS = ("nprobe", "efSearch", "refine", "exact_max")
+OPEN_KEYS = ("mmap", "gpu")
+_KIND_KEYS: dict[str, tuple[str, ...]] = {
+    "flat": (),
+    "ivf": ("nlist", "min_vectors", "train_size", "retrain_growth"),
+    "ivfpq": ("nlist", "m", "nbits", "min_vectors", "train_size", "retrain_growth"),
+    "hnsw": ("M", "efConstruction", "min_vectors"),
+    "lsh": ("nbits", "min_vectors"),
+    "factory": ("min_vectors", "train_size", "retrain_growth"),
+}
+_MIN_VECTORS = {"ivf": 25_000, "ivfpq": 25_000, "hnsw": 10_000, "lsh": 10_000, "factory": 10_000}
+DEFAULT_EF_SEARCH = 128
+DEFAULT_EXACT_MAX = 2048
+VectorSource = Callable[[np.ndarray], np.ndarray]
+_faiss: Any = faiss  # the parts of FAISS its type stubs lack
 
 
 def check_metric(metric: str) -> str:
@@ -73,12 +107,51 @@ def serialize_vectors(ids: np.ndarray, vectors: np.ndarray, metric: str) -> byte
     return faiss.serialize_index(index).tobytes()
 
 
+# FAISS's serialisation of an IndexIDMap2 over IndexFlatIP/L2 (little-endian): two index headers
+# (fourcc, d, ntotal, two reserved int64, is_trained, metric_type), then the codes (uint64 count of
+# floats, the floats) and the ids (uint64 count, the int64 ids).
+_FAISS_HEADER = struct.Struct("<4siqqq?i")
+_FAISS_COUNT = struct.Struct("<Q")
+
+
+def check_vector_file(data: bytes, dim: int) -> int:
+    """Check a vector file's layout before FAISS reads it; returns its number of vectors.
+
+    FAISS sizes its buffers from counts stored in the file, so a crafted file could make it
+    allocate gigabytes before noticing the file is short. Every count is checked against the
+    file's actual length first.
+
+    Raises:
+        CorruptData: not an IndexIDMap2 over a flat index of dimension ``dim`` with consistent sizes.
+    """
+    head = 2 * _FAISS_HEADER.size
+    if len(data) >= head + 2 * _FAISS_COUNT.size:
+        outer = _FAISS_HEADER.unpack_from(data, 0)
+        inner = _FAISS_HEADER.unpack_from(data, _FAISS_HEADER.size)
+        n = outer[2]
+        per_vector = 4 * dim + 8
+        if (
+            outer[0] == b"IxM2"
+            and inner[0] in (b"IxFI", b"IxF2")
+            and outer[1] == inner[1] == dim
+            and inner[2] == n >= 0
+            and inner[6] in (0, 1)
+            and len(data) == head + 2 * _FAISS_COUNT.size + n * per_vector
+            and _FAISS_COUNT.unpack_from(data, head)[0] == n * dim
+            and _FAISS_COUNT.unpack_from(data, head + _FAISS_COUNT.size + 4 * n * dim)[0] == n
+        ):
+            return int(n)
+    msg = f"Not a vector file of this store: expected FAISS IndexIDMap2 over a flat index of dimension {dim} with sizes matching its {len(data)} bytes."
+    raise CorruptData(msg)
+
+
 def deserialize_vectors(data: bytes, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """(ids, vectors) from a segment's vector file.
 
     Raises:
         CorruptData: not a FAISS IndexIDMap2 of the store's dimension.
     """
+    check_vector_file(data, dim)
     try:
         # deserialize_index returns the concrete type; keep this reference alive while in use,
         # because a downcast copy does not own the C++ object.
@@ -95,64 +168,836 @@ def deserialize_vectors(data: bytes, dim: int) -> tuple[np.ndarray, np.ndarray]:
     return ids, np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-class VectorIndex:
-    """The in-memory FAISS index over every live vector, keyed by vector id."""
+class VectorFiles:
+    """Exact vectors by vector id, read on demand from the segments' vector files.
 
-    def __init__(self, dim: int, metric: str) -> None:
+    The engine says which files exist (``track``/``forget``); the first lookup after that reads
+    each new file's id list from its tail (8 bytes a vector, layout checked as in
+    ``check_vector_file``) to map vector id -> (segment, row). Rows are then read with ``pread``,
+    so a store of any size serves ``reconstruct`` and exact re-ranking without loading vectors.
+    """
+
+    _HEAD = 2 * _FAISS_HEADER.size + _FAISS_COUNT.size
+
+    def __init__(self, folder: Path, dim: int, max_open: int = 64) -> None:
+        self.folder, self.dim, self.max_open = folder, dim, max_open
+        self._names: dict[int, str] = {}
+        self._pending: set[int] = set()
+        self._seq = np.full(0, -1, np.int64)  # by vector id
+        self._row = np.zeros(0, np.int64)
+        self._fds: OrderedDict[int, int] = OrderedDict()
+
+    def track(self, seq: int, name: str) -> None:
+        """A segment's vector file (``name`` inside the folder) now holds live vectors."""
+        self._names[seq] = name
+        self._pending.add(seq)
+
+    def forget(self, seq: int) -> None:
+        """The segment is gone (compacted away)."""
+        self._names.pop(seq, None)
+        self._pending.discard(seq)
+        fd = self._fds.pop(seq, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Close every open file."""
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def _fd(self, seq: int) -> int:
+        fd = self._fds.get(seq)
+        if fd is None:
+            fd = open_regular(self.folder / self._names[seq])
+            self._fds[seq] = fd
+            if len(self._fds) > self.max_open:
+                os.close(self._fds.popitem(last=False)[1])
+        else:
+            self._fds.move_to_end(seq)
+        return fd
+
+    def _map(self, seq: int) -> None:
+        fd, name = self._fd(seq), self._names[seq]
+        size = os.fstat(fd).st_size
+        head = os.pread(fd, self._HEAD, 0)
+        n = -1
+        if len(head) == self._HEAD:
+            outer = _FAISS_HEADER.unpack_from(head, 0)
+            inner = _FAISS_HEADER.unpack_from(head, _FAISS_HEADER.size)
+            count = _FAISS_COUNT.unpack_from(head, 2 * _FAISS_HEADER.size)[0]
+            n = outer[2]
+            if not (
+                outer[0] == b"IxM2"
+                and inner[0] in (b"IxFI", b"IxF2")
+                and outer[1] == inner[1] == self.dim
+                and inner[2] == n >= 0
+                and count == n * self.dim
+                and size == self._HEAD + _FAISS_COUNT.size + n * (4 * self.dim + 8)
+            ):
+                n = -1
+        tail = os.pread(fd, 8 + 8 * n, size - 8 - 8 * n) if n >= 0 else b""
+        if n < 0 or len(tail) != 8 + 8 * n or _FAISS_COUNT.unpack_from(tail, 0)[0] != n:
+            msg = f"Vector file {name} does not have the layout of this store's vector files; run `verify`."
+            raise CorruptData(msg)
+        ids = np.frombuffer(tail, dtype="<i8", offset=8).astype(np.int64)
+        if n and (ids.min() < 0 or ids.max() > 1 << 40):
+            msg = f"Vector file {name} holds out-of-range vector ids; run `verify`."
+            raise CorruptData(msg)
+        if n and ids.max() >= len(self._seq):
+            grow = max(int(ids.max()) + 1, 2 * len(self._seq)) - len(self._seq)
+            self._seq = np.concatenate([self._seq, np.full(grow, -1, np.int64)])
+            self._row = np.concatenate([self._row, np.zeros(grow, np.int64)])
+        self._seq[ids] = seq
+        self._row[ids] = np.arange(n)
+
+    def get(self, ids: np.ndarray) -> np.ndarray:
+        """The exact vectors of ``ids`` (all live), in order.
+
+        Raises:
+            CorruptData: an id is in no tracked file, or a file is damaged.
+        """
+        for seq in sorted(self._pending):
+            self._map(seq)
+            self._pending.discard(seq)
+        ids = np.asarray(ids, dtype=np.int64)
+        inside = (ids >= 0) & (ids < len(self._seq))
+        seqs = np.where(inside, self._seq[np.where(inside, ids, 0)], -1)
+        if (seqs < 0).any() or not all(int(s) in self._names for s in np.unique(seqs)):
+            msg = f"Vectors {ids[seqs < 0][:5].tolist()} are in no segment vector file; run `verify`."
+            raise CorruptData(msg)
+        out = np.empty((len(ids), self.dim), np.float32)
+        row_bytes = 4 * self.dim
+        for seq in np.unique(seqs):
+            fd = self._fd(int(seq))
+            where = np.flatnonzero(seqs == seq)
+            for n, row in zip(where, self._row[ids[where]], strict=True):
+                data = os.pread(fd, row_bytes, self._HEAD + int(row) * row_bytes)
+                if len(data) != row_bytes:
+                    msg = (
+                        f"Vector file {self._names[int(seq)]} is shorter than its header says; run `verify`."
+                    )
+                    raise CorruptData(msg)
+                out[n] = np.frombuffer(data, dtype="<f4")
+        return out
+
+
+# -- choosing an index ---------------------------------------------------------------------------
+
+
+def _check_int(key: str, value: object, low: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        msg = f"Index option {key!r} must be an integer >= {low}, got {value!r}."
+        raise InvalidArgument(msg)
+    return value
+
+
+def check_search_params(params: Mapping[str, Any] | None) -> dict[str, int]:
+    """Validate per-query knobs (``SEARCH_KEYS``); knobs that do not apply to an index are ignored.
+
+    Raises:
+        InvalidArgument: an unknown key or a value out of range.
+    """
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        msg = f"search_params must be a mapping, got {type(params).__name__}."
+        raise InvalidArgument(msg)
+    out = {}
+    for key, value in params.items():
+        if key not in SEARCH_KEYS:
+            msg = f"Unknown search parameter {key!r}; choose from {list(SEARCH_KEYS)}."
+            raise InvalidArgument(msg)
+        out[key] = _check_int(key, value, 0 if key in ("refine", "exact_max") else 1)
+    return out
+
+
+def auto_nlist(n: int) -> int:
+    """Inverted lists for ``n`` vectors: about 4*sqrt(n), at most n/39 (FAISS's k-means minimum)."""
+    return max(1, min(round(4 * math.sqrt(n)), n // 39))
+
+
+def auto_nprobe(nlist: int) -> int:
+    """Lists probed per query by default: sqrt(nlist)/2, at least 8 (32 of 4,000 lists)."""
+    return min(nlist, max(8, math.ceil(math.sqrt(nlist) / 2)))
+
+
+def auto_pq_m(dim: int) -> int:
+    """PQ sub-quantizers by default: the largest divisor of ``dim`` up to dim/8 (48 for 384)."""
+    return max(m for m in range(1, max(1, dim // 8) + 1) if dim % m == 0)
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """The index a store is built with: a kind (or a FAISS factory string) and its options."""
+
+    kind: str = "flat"
+    factory: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(
+        cls, index: str | None, options: Mapping[str, Any] | None, metric: str
+    ) -> tuple[IndexSpec, dict[str, Any]]:
+        """(spec, open options) from ``Engine(index=..., index_options=...)``.
+
+        Raises:
+            InvalidArgument: an unknown option, a bad value, or LSH with a metric other than l2.
+        """
+        if index is not None and (not isinstance(index, str) or not index.strip()):
+            msg = f"index must be one of {list(KINDS)} or a FAISS factory string, got {index!r}."
+            raise InvalidArgument(msg)
+        if options is not None and not isinstance(options, Mapping):
+            msg = f"index_options must be a mapping, got {type(options).__name__}."
+            raise InvalidArgument(msg)
+        name = (index or "flat").strip()
+        kind, factory = (name.lower(), None) if name.lower() in KINDS else ("factory", name)
+        opts = dict(options or {})
+        runtime = {k: opts.pop(k) for k in OPEN_KEYS if k in opts}
+        for key, value in runtime.items():
+            if not isinstance(value, bool):
+                msg = f"Index option {key!r} must be True or False, got {value!r}."
+                raise InvalidArgument(msg)
+        search = check_search_params({k: opts.pop(k) for k in SEARCH_KEYS if k in opts})
+        allowed = _KIND_KEYS[kind]
+        for key, value in opts.items():
+            if key not in allowed:
+                takes = sorted({*allowed, *SEARCH_KEYS, *OPEN_KEYS})
+                msg = f"Index option {key!r} does not apply to index {name!r}; it takes {takes}."
+                raise InvalidArgument(msg)
+            if key == "retrain_growth":
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 1:
+                    msg = f"Index option 'retrain_growth' must be a number > 1, got {value!r}."
+                    raise InvalidArgument(msg)
+            else:
+                _check_int(key, value, 2 if key == "M" else 1)
+        if kind == "ivfpq" and not 1 <= opts.get("nbits", 8) <= 16:
+            msg = f"Index option 'nbits' of ivfpq must be between 1 and 16, got {opts['nbits']}."
+            raise InvalidArgument(msg)
+        if (kind == "lsh" or (factory and "LSH" in factory.upper())) and metric != "l2":
+            msg = f"FAISS's LSH index accepts only metric 'l2' (it hashes by sign and ranks by Hamming distance); this store uses {metric!r}. Pick 'hnsw' or 'ivf' for {metric!r}."
+            raise InvalidArgument(msg)
+        return cls(kind, factory, {**opts, **search}), runtime
+
+    @classmethod
+    def from_meta(cls, meta: Any) -> IndexSpec:
+        """The spec recorded in the catalog (flat when none is).
+
+        Raises:
+            CorruptData: the record is not a spec this version understands.
+        """
+        if meta is None:
+            return cls()
+        kind = meta.get("kind") if isinstance(meta, dict) else None
+        if kind not in (*KINDS, "factory") or not isinstance(meta.get("options") or {}, dict):
+            msg = f"The catalog records an index this version does not understand: {meta!r:.200}."
+            raise CorruptData(msg)
+        factory = meta.get("factory")
+        return cls(str(kind), str(factory) if factory else None, dict(meta.get("options") or {}))
+
+    def to_meta(self) -> dict[str, Any]:
+        """What the catalog records."""
+        return {"kind": self.kind, "factory": self.factory, "options": self.options}
+
+    def build_options(self) -> dict[str, Any]:
+        """The options that shape the index (not the search knobs)."""
+        return {k: v for k, v in self.options.items() if k not in SEARCH_KEYS}
+
+    @property
+    def name(self) -> str:
+        """The kind, or the factory string."""
+        return self.factory or self.kind
+
+    @property
+    def min_vectors(self) -> int:
+        """Below this many vectors the store serves exact search (and trains nothing)."""
+        return int(self.options.get("min_vectors", _MIN_VECTORS.get(self.kind, 0)))
+
+    @property
+    def retrain_growth(self) -> float:
+        """``compact()`` retrains once the data has grown this many times past its training size."""
+        return float(self.options.get("retrain_growth", 2.0))
+
+    def train_size(self, n: int, nlist: int) -> int:
+        """Vectors sampled for training: 50 per list, at least 65,536 (k-means cost grows with it)."""
+        return min(n, int(self.options.get("train_size", max(50 * nlist, 65_536))))
+
+    def default_refine(self) -> int:
+        """Candidates per result re-ranked exactly by default: 10 for PQ and LSH, else none."""
+        return 10 if self.kind in ("ivfpq", "lsh") else 0
+
+    def new_index(self, dim: int, metric: str, n: int) -> tuple[faiss.Index, str]:
+        """An empty FAISS index sized for ``n`` vectors, and the factory string describing it.
+
+        Raises:
+            InvalidArgument: the settings are impossible for this dimension or metric.
+        """
+        o = self.options
+        nlist = int(o.get("nlist") or auto_nlist(max(n, 1)))
+        m, nbits = (
+            int(o.get("m") or auto_pq_m(dim)),
+            int(o.get("nbits", 8 if self.kind == "ivfpq" else 2 * dim)),
+        )
+        if self.kind == "ivfpq" and dim % m:
+            divisors = [x for x in range(1, dim + 1) if dim % x == 0]
+            msg = f"IVF-PQ option m={m} does not divide the dimension {dim}; choose a divisor of {dim} such as {divisors[-4:-1] if len(divisors) > 3 else divisors}."
+            raise InvalidArgument(msg)
+        factory = {
+            "ivf": f"IVF{nlist},Flat",
+            "ivfpq": f"IVF{nlist},PQ{m}x{nbits}",
+            "hnsw": f"HNSW{o.get('M', 32)},Flat",
+            "lsh": f"LSH{nbits}",
+        }.get(self.kind, self.factory or "Flat")
+        fmetric = faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
+        index: Any
+        try:
+            if self.kind == "lsh":
+                index = faiss.IndexLSH(dim, nbits, True, False)
+            else:
+                index = faiss.index_factory(dim, factory, fmetric)
+        except RuntimeError as e:
+            msg = f"FAISS cannot build index {self.name!r} for {dim}-dimensional vectors with metric {metric!r}: {_faiss_reason(e)}"
+            raise InvalidArgument(msg) from e
+        hnsw = find_hnsw(index)
+        if hnsw is not None and "efConstruction" in o:
+            hnsw.hnsw.efConstruction = int(o["efConstruction"])
+        return index, factory
+
+
+def _faiss_reason(e: BaseException) -> str:
+    """The useful part of a FAISS exception's text (without the C++ function and file)."""
+    text = " ".join(str(e).split())
+    text = re.sub(r"^Error in .*? at \S+:\d+: ", "", text)
+    return text.removeprefix("Error: ")[:300] or type(e).__name__
+
+
+def find_inner(index: faiss.Index, cls: type) -> Any:
+    """The first index of type ``cls`` inside ``index`` (through id maps, transforms, refine), or None."""
+    for _ in range(8):
+        index = faiss.downcast_index(index)
+        if isinstance(index, cls):
+            return index
+        inner = getattr(index, "index", None) or getattr(index, "base_index", None)
+        if inner is None:
+            return None
+        index = inner
+    return None
+
+
+def find_hnsw(index: faiss.Index) -> Any:
+    """The IndexHNSW inside ``index``, or None."""
+    return find_inner(index, faiss.IndexHNSW)
+
+
+def with_ids(index: faiss.Index) -> faiss.Index:
+    """``index`` when it stores caller ids itself (IVF, id maps), else an empty IndexIDMap over it."""
+    inner = faiss.downcast_index(index)
+    while isinstance(inner, faiss.IndexPreTransform):
+        inner = faiss.downcast_index(inner.index)
+    if isinstance(inner, (faiss.IndexIVF, faiss.IndexIDMap, faiss.IndexIDMap2)):
+        return index
+    return faiss.IndexIDMap(index)
+
+
+def gpu_status() -> tuple[bool, str]:
+    """(usable, why): whether this FAISS build has GPU support and sees a GPU."""
+    if not hasattr(faiss, "StandardGpuResources") or not hasattr(faiss, "index_cpu_to_gpu"):
+        return False, "this FAISS build has no GPU support (faiss-cpu); install a faiss GPU build"
+    try:
+        count = int(faiss.get_num_gpus())
+    except RuntimeError as e:  # pragma: no cover - driver trouble
+        return False, f"FAISS cannot query GPUs: {_faiss_reason(e)}"
+    return count > 0, (f"{count} GPU(s) visible" if count else "FAISS has GPU support but sees no GPU")
+
+
+def new_main(
+    spec: IndexSpec, dim: int, metric: str, n: int, sample: np.ndarray | None
+) -> tuple[faiss.Index, str, int | None]:
+    """A fresh, empty ``main`` for ``n`` vectors, trained on ``sample`` when its type needs it.
+
+    Returns:
+        (index accepting add_with_ids, factory string, training sample size or None).
+
+    Raises:
+        InvalidArgument: impossible settings, or too few vectors to train.
+    """
+    index, factory = spec.new_index(dim, metric, n)
+    trained = None
+    if not index.is_trained:
+        if sample is None or not len(sample):
+            msg = f"Index {factory} needs vectors to train on."
+            raise InvalidArgument(msg)
+        try:
+            index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        except RuntimeError as e:
+            msg = f"Training {factory} on {len(sample)} vectors failed: {_faiss_reason(e)}"
+            raise InvalidArgument(msg) from e
+        trained = len(sample)
+    return with_ids(index), factory, trained
+
+
+def empty_like(main: faiss.Index, snapshot: Path | None) -> faiss.Index | None:
+    """An empty copy of a trained ``main`` keeping its training, or None when none can be made.
+
+    IVF indexes are read from their snapshot with the lists memory-mapped, then given fresh empty
+    lists (so only the quantizers are read); other types are cloned and reset.
+    """
+    try:
+        if faiss.try_extract_index_ivf(main) is not None and snapshot is not None:
+            template = faiss.read_index(str(snapshot), faiss.IO_FLAG_MMAP)
+            ivf = faiss.extract_index_ivf(template)
+            lists: Any = faiss.ArrayInvertedLists(ivf.nlist, ivf.code_size)
+            ivf.replace_invlists(lists, True)
+            lists.this.disown()
+        else:
+            template = faiss.clone_index(main)
+        template.reset()
+    except RuntimeError:
+        return None
+    return template
+
+
+# -- the in-memory index ---------------------------------------------------------------------------
+
+
+class VectorIndex:
+    """Every live vector, keyed by vector id: an optional approximate ``main`` plus an ``exact`` part.
+
+    ``source`` returns the exact vectors of ids held by ``main`` (the engine reads them from the
+    segment files); it serves ``reconstruct``, refine and the exact fallbacks. Without it, ``main``
+    reconstructs (exact only for flat storage).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        metric: str,
+        spec: IndexSpec | None = None,
+        *,
+        source: VectorSource | None = None,
+        search: Mapping[str, int] | None = None,
+    ) -> None:
         self.dim = dim
         self.metric = check_metric(metric)
-        self.index = faiss.IndexIDMap2(_flat(dim, metric))
-        self._labels: np.ndarray | None = None  # position -> vector id, cached between writes
+        self.spec = spec or IndexSpec()
+        self.source = source
+        self.defaults = {**{k: v for k, v in self.spec.options.items() if k in SEARCH_KEYS}, **(search or {})}
+        self.index = faiss.IndexIDMap2(_flat(dim, metric))  # the exact part
+        self._labels: np.ndarray | None = None  # exact part: position -> vector id, cached
+        self.main: faiss.Index | None = None
+        self.factory: str | None = None  # FAISS factory string of ``main``
+        self.trained_on: int | None = None  # vectors in the store when ``main`` was trained
+        self.train_sample: int | None = None  # vectors it was trained on
+        self.mutable = False  # main takes adds (not memory-mapped, not on a GPU)
+        self.removable = False  # main removes ids (IVF); others exclude deleted ids at search
+        self.mmapped = False
+        self.on_gpu = False
+        self.saved = 0  # main.ntotal when last written to or read from a snapshot
+        self._ivf: Any = None  # the IndexIVF inside main (ids stored in its lists)
+        self._inner: Any = None  # otherwise: the index inside main's IndexIDMap, searched directly
+        self._wrapper: Any = None  # that IndexIDMap (its id_map gives positions -> vector ids)
+        self._main_labels: np.ndarray | None = None
+        self._hnsw = False
+        self._quantizer_hnsw = False  # an IVF with an HNSW coarse quantizer
+        self._hamming = False  # LSH: scores are Hamming distances, so results are always re-ranked
+        self._params_ok = True
+        self._gpu_res: Any = None
+        self._cpu_main: Any = None
+        self._live = np.zeros(0, bool)  # by vector id: held and live
+        self._in_exact = np.zeros(0, bool)
+        self._count = 0
+        self._main_live = 0
+        self._live_bits: dict[str, tuple[np.ndarray, Any]] = {}
+
+    # -- bookkeeping ---------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return int(self.index.ntotal)
+        return self._count
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Add prepared vectors under their ids."""
-        if len(ids):
-            self.index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
-            self._labels = None
+    @property
+    def dead(self) -> int:
+        """Deleted vectors still inside ``main`` (excluded at search time until a rebuild)."""
+        return 0 if self.main is None else int(self.main.ntotal) - self._main_live
 
-    def remove(self, ids: Sequence[int]) -> None:
-        """Remove ids; unknown ids are ignored."""
-        if len(ids):
-            self.index.remove_ids(np.asarray(list(ids), dtype=np.int64))  # type: ignore[arg-type]
-            self._labels = None
+    @property
+    def in_main(self) -> int:
+        """Live vectors held by ``main``."""
+        return self._main_live
+
+    def _grow(self, top: int) -> None:
+        if top >= len(self._live):
+            extra = max(top + 1, 2 * len(self._live), 1024) - len(self._live)
+            self._live = np.concatenate([self._live, np.zeros(extra, bool)])
+            self._in_exact = np.concatenate([self._in_exact, np.zeros(extra, bool)])
+
+    @staticmethod
+    def _lookup(ids: np.ndarray, table: np.ndarray) -> np.ndarray:
+        inside = (ids >= 0) & (ids < len(table))
+        out = np.zeros(ids.shape, bool)
+        out[inside] = table[ids[inside]]
+        return out
+
+    def _changed(self) -> None:
+        self._labels = None
+        self._main_labels = None
+        self._live_bits.clear()
+
+    def ids(self) -> np.ndarray:
+        """Vector ids of every live vector held, ascending."""
+        return np.flatnonzero(self._live).astype(np.int64)
 
     def labels(self) -> np.ndarray:
-        """Vector ids in index order (position i holds vector id labels()[i])."""
+        """Vector ids of the exact part in index order: position i holds vector id ``labels[i]``."""
         if self._labels is None:
             self._labels = faiss.vector_to_array(self.index.id_map).astype(np.int64)
         return self._labels
 
-    def reconstruct(self, ids: Sequence[int]) -> np.ndarray:
-        """The stored (prepared) vectors of ``ids``."""
+    def _labels_main(self) -> np.ndarray:
+        if self._main_labels is None:
+            main: Any = faiss.downcast_index(self._wrapper)
+            self._main_labels = faiss.vector_to_array(main.id_map).astype(np.int64)
+        return self._main_labels
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add prepared vectors under new ids: to ``main`` when it takes adds, else the exact part."""
+        ids = np.asarray(ids, dtype=np.int64)
         if not len(ids):
-            return np.zeros((0, self.dim), np.float32)
-        return np.vstack([self.index.reconstruct(int(i)) for i in ids]).astype(np.float32)
+            return
+        self._grow(int(ids.max()))
+        if self.main is not None and self.mutable:
+            self.main.add_with_ids(vectors, ids)
+            self._main_live += len(ids)
+        else:
+            self.index.add_with_ids(vectors, ids)
+            self._in_exact[ids] = True
+        self._live[ids] = True
+        self._count += len(ids)
+        self._changed()
+
+    def remove(self, ids: Sequence[int] | np.ndarray) -> None:
+        """Remove ids (unknown ids are ignored); ``main`` excludes those it cannot remove."""
+        arr = np.unique(np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64))
+        arr = arr[self._lookup(arr, self._live)]
+        if not len(arr):
+            return
+        ex = self._lookup(arr, self._in_exact)
+        if ex.any():
+            self.index.remove_ids(arr[ex])
+            self._in_exact[arr[ex]] = False
+        in_main = arr[~ex]
+        if len(in_main):
+            self._main_live -= len(in_main)
+            if self.removable and self.main is not None:
+                self.main.remove_ids(faiss.IDSelectorBatch(in_main))
+        self._live[arr] = False
+        self._count -= len(arr)
+        self._changed()
+
+    def attach(
+        self,
+        main: faiss.Index,
+        live_ids: np.ndarray,
+        *,
+        factory: str,
+        trained_on: int | None,
+        train_sample: int | None = None,
+        mmapped: bool = False,
+    ) -> None:
+        """Serve ``main``, which holds ``live_ids`` (and perhaps deleted ids, excluded from now on)."""
+        live_ids = np.asarray(live_ids, dtype=np.int64)
+        self.main, self.factory = main, factory
+        self.trained_on, self.train_sample = trained_on, train_sample
+        self.mmapped = mmapped
+        self.mutable = not mmapped
+        wrapped = isinstance(faiss.downcast_index(main), (faiss.IndexIDMap, faiss.IndexIDMap2))
+        any_ivf = faiss.try_extract_index_ivf(main)
+        self._ivf = None if wrapped else any_ivf  # ids live in the IVF lists: search it directly
+        outer: Any = faiss.downcast_index(main)
+        self._inner = faiss.downcast_index(outer.index) if wrapped else None
+        self._wrapper = main
+        self.removable = self.mutable and self._ivf is not None
+        hnsw = find_hnsw(main)
+        self._hnsw = self._ivf is None and hnsw is not None
+        self._quantizer_hnsw = any_ivf is not None and find_hnsw(any_ivf.quantizer) is not None
+        self._hamming = find_inner(main, faiss.IndexLSH) is not None
+        # Defaults inside the index too, for wrappers (factory strings) that ignore search params.
+        if any_ivf is not None:
+            nlist = int(any_ivf.nlist)
+            any_ivf.nprobe = min(nlist, self.defaults.get("nprobe") or auto_nprobe(nlist))
+        if hnsw is not None:
+            hnsw.hnsw.efSearch = self.defaults.get("efSearch") or DEFAULT_EF_SEARCH
+        if len(live_ids):
+            self._grow(int(live_ids.max()))
+        self._live[live_ids] = True
+        self._count += len(live_ids)
+        self._main_live = len(live_ids)
+        self._changed()
+        if self.removable and main.ntotal > self._main_live:
+            keep, sel = self._live_selector(ivf=True)
+            main.remove_ids(faiss.IDSelectorNot(sel))
+            del keep
+        self.saved = int(main.ntotal)
+
+    def move_to_gpu(self) -> str | None:
+        """Move ``main`` to the first GPU; returns why it stays on the CPU instead (never raises)."""
+        ok, why = gpu_status()
+        if not ok:
+            return why
+        if self.main is None:
+            return "the store serves exact search on the CPU until its index is trained"
+        if self._ivf is None:
+            return f"FAISS has no GPU version of {self.factory}; it stays on the CPU"
+        try:  # pragma: no cover - needs a GPU
+            res = _faiss.StandardGpuResources()
+            gpu = _faiss.index_cpu_to_gpu(res, 0, self.main)
+            gpu.nprobe = self.params()["nprobe"]
+        except (RuntimeError, AttributeError) as e:  # pragma: no cover - needs a GPU
+            return f"FAISS cannot move {self.factory} to the GPU: {_faiss_reason(e)}"
+        # On the GPU: searched as a plain index (nprobe fixed at the store default, selectors
+        # replaced by filtering after the search when the GPU index refuses them).
+        self._gpu_res, self._cpu_main = res, self.main  # pragma: no cover - needs a GPU
+        self.main, self._ivf, self.on_gpu = gpu, None, True  # pragma: no cover
+        self.mutable = self.removable = False  # pragma: no cover
+        return None  # pragma: no cover
+
+    def cpu_main(self) -> faiss.Index | None:
+        """``main`` as a CPU index (a copy when it lives on a GPU), for saving."""
+        return self._cpu_main if self.on_gpu else self.main
+
+    # -- vectors -------------------------------------------------------------------------
+
+    def reconstruct(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The exact stored (prepared) vectors of live ``ids``, in order."""
+        arr = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64)
+        out = np.empty((len(arr), self.dim), np.float32)
+        if not len(arr):
+            return out
+        ex = self._lookup(arr, self._in_exact)
+        if ex.any():
+            out[ex] = self.index.reconstruct_batch(arr[ex])
+        if not ex.all():
+            rest = arr[~ex]
+            if self.source is not None:
+                out[~ex] = self.source(rest)
+            elif self.main is not None:
+                out[~ex] = self.main.reconstruct_batch(rest)
+            else:
+                msg = f"Vectors {rest[:5].tolist()} are not in the index."
+                raise InvalidArgument(msg)
+        return out
+
+    # -- searching -----------------------------------------------------------------------
+
+    def params(self, params: Mapping[str, int] | None = None) -> dict[str, int]:
+        """Effective search knobs: per query over per store (``defaults``) over automatic ones."""
+        p = {**self.defaults, **check_search_params(params)} if params else dict(self.defaults)
+        if self._ivf is not None:
+            nlist = int(self._ivf.nlist)
+            p["nprobe"] = min(nlist, p.get("nprobe") or auto_nprobe(nlist))
+        p.setdefault("efSearch", DEFAULT_EF_SEARCH)
+        p.setdefault("refine", self.spec.default_refine())
+        p.setdefault("exact_max", DEFAULT_EXACT_MAX)
+        return p
 
     def search(
-        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+        self,
+        queries: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        params: Mapping[str, int] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) per query row; ``allowed`` restricts the search to those ids first.
 
-        L2 scores are Euclidean distances (FAISS returns squares); missing results have id -1.
+        L2 scores are Euclidean distances; missing results have id -1. With ``allowed``, k results
+        come back whenever k allowed vectors exist: a small allowed set is searched exactly, and an
+        approximate search that comes back short is redone exhaustively, then exactly.
         """
-        # Search the inner index by position and translate positions to ids with numpy:
-        # IndexIDMap's own translation loop runs under OpenMP and, on a busy machine, a single
-        # query paid ~10 ms of thread start-up for ~0.3 ms of work (measured, 2 cores).
-        labels = self.labels()
-        params = None
+        p = self.params(params)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
         if allowed is not None:
-            positions = np.flatnonzero(np.isin(labels, np.asarray(allowed, dtype=np.int64)))
-            selector = faiss.IDSelectorBatch(positions.astype(np.int64))
-            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
-        k = min(k, len(self)) if allowed is None else min(k, len(allowed), len(self))
+            allowed = np.asarray(allowed, dtype=np.int64)
+        k = min(k, self._count if allowed is None else min(len(allowed), self._count))
         if k <= 0:
             empty = np.zeros((len(queries), 0))
             return empty.astype(np.float32), empty.astype(np.int64)
+        if self.main is None or self._main_live == 0:
+            return self._search_exact(queries, k, allowed)
+        if allowed is not None and len(allowed) <= p["exact_max"]:
+            return self._brute(queries, k, allowed)
+        refine = p["refine"] or (1 if self._hamming else 0)
+        kk = k * max(refine, 1)
+        scores, ids = self._finish(queries, *self._candidates(queries, kk, allowed, p, False), k, refine)
+        short = np.flatnonzero((ids >= 0).sum(axis=1) < k)
+        if len(short):
+            q = queries[short]
+            s2, i2 = self._finish(q, *self._candidates(q, kk, allowed, p, True), k, refine)
+            still = np.flatnonzero((i2 >= 0).sum(axis=1) < k)
+            if len(still):
+                pool = allowed if allowed is not None else self.ids()
+                s2[still], i2[still] = self._brute(q[still], k, pool)
+            scores[short], ids[short] = s2, i2
+        return scores, ids
+
+    def _higher_better(self) -> bool:
+        return self.metric != "l2"
+
+    def _mask_selector(self, mask: np.ndarray) -> tuple[np.ndarray, Any]:
+        """(bitmap to keep alive, selector) admitting the True positions of ``mask``."""
+        bits = np.packbits(mask, bitorder="little")
+        return bits, faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+
+    def _allowed_mask(self, allowed: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        """``allowed`` as a boolean mask by vector id, or (given labels) by position."""
+        top = int(allowed.max()) + 1 if len(allowed) else 0
+        mask = np.zeros(max(top, 1), bool)
+        mask[allowed] = True
+        return mask if labels is None else self._lookup(labels, mask)
+
+    def _live_selector(self, *, ivf: bool) -> tuple[np.ndarray, Any]:
+        key = "ivf" if ivf else "inner"
+        if key not in self._live_bits:
+            mask = self._live if ivf else self._lookup(self._labels_main(), self._live)
+            self._live_bits[key] = self._mask_selector(mask)
+        return self._live_bits[key]
+
+    def _search_exact(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search of the exact part."""
+        # Search the inner flat index by position and translate positions with numpy: IndexIDMap's
+        # own translation loop runs under OpenMP, and on a busy machine a single query paid ~10 ms
+        # of thread start-up for ~0.3 ms of work (measured, 2 cores).
+        labels = self.labels()
+        keep, params = None, None
+        if allowed is not None:
+            keep, sel = self._mask_selector(self._allowed_mask(allowed, labels))
+            params = faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
         scores, found = self.index.index.search(queries, k, params=params)
+        del keep
         ids = np.where(found >= 0, labels[np.maximum(found, 0)], -1)
         if self.metric == "l2":
             scores = np.sqrt(np.maximum(scores, 0))
         return scores, ids
+
+    def _brute(self, queries: np.ndarray, k: int, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k over the vectors of ``pool`` (read with ``reconstruct``)."""
+        vectors = self.reconstruct(pool)
+        metric = faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        dist, pos = faiss.knn(queries, vectors, min(k, len(pool)), metric=metric)
+        ids = np.where(pos >= 0, pool[np.maximum(pos, 0)], -1)
+        scores = np.sqrt(np.maximum(dist, 0)) if self.metric == "l2" else dist
+        return _pad(scores.astype(np.float32), ids, k, self._higher_better())
+
+    def _main_params(self, p: Mapping[str, int], sel: Any, exhaustive: bool, k: int) -> Any:
+        if self._ivf is not None:
+            nprobe = int(self._ivf.nlist) if exhaustive else p["nprobe"]
+            sp = _faiss.SearchParametersIVF(nprobe=nprobe)
+            if self._quantizer_hnsw:
+                sp.quantizer_params = _faiss.SearchParametersHNSW(efSearch=max(p["efSearch"], nprobe))
+        elif self._hnsw:
+            ef = max(p["efSearch"], k)
+            sp = _faiss.SearchParametersHNSW(efSearch=max(8 * ef, 512) if exhaustive else ef)
+        elif sel is None:
+            return None
+        else:
+            sp = _faiss.SearchParameters()
+        if sel is not None:
+            sp.sel = sel
+        return sp
+
+    def _search_main(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None, p: Mapping[str, int], exhaustive: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        main = self.main
+        assert main is not None
+        target = main if self._inner is None else self._inner
+        labels = None if self._inner is None else self._labels_main()
+        keep, sel = None, None
+        if allowed is not None:
+            keep, sel = self._mask_selector(self._allowed_mask(allowed, labels))
+        elif self.dead:
+            keep, sel = self._live_selector(ivf=self._inner is None)
+        fetch = min(k, int(main.ntotal))
+        dist = found = None
+        filtered = False  # the selector was applied inside FAISS
+        if self._params_ok:
+            params = self._main_params(p, sel, exhaustive, fetch)
+            try:
+                dist, found = target.search(queries, fetch, params=params)
+                filtered = True
+            except RuntimeError:
+                if params is None:
+                    raise
+                self._params_ok = False  # e.g. LSH: no selectors; filter after the search instead
+        if found is None:
+            eligible = self._main_live if allowed is None else min(len(allowed), self._main_live)
+            fetch = min(int(main.ntotal), k * math.ceil(self._main_live / max(eligible, 1)) + self.dead)
+            dist, found = target.search(queries, fetch)
+        del keep
+        assert dist is not None
+        ids = found if labels is None else np.where(found >= 0, labels[np.maximum(found, 0)], -1)
+        if sel is not None and not filtered:
+            ok = self._lookup(ids, self._live)
+            if allowed is not None:
+                ok &= self._lookup(ids, self._allowed_mask(allowed, None))
+            ids = np.where(ok, ids, -1)
+        if self.metric == "l2":
+            scores = np.sqrt(np.maximum(dist, 0))
+        elif self.metric == "cosine":
+            scores = 1.0 - dist / 2.0  # L2 on unit vectors: |a - b|^2 = 2 - 2 cos
+        else:
+            scores = dist
+        return scores.astype(np.float32), ids
+
+    def _candidates(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None, p: Mapping[str, int], exhaustive: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k candidates of ``main`` and the exact part, merged by score."""
+        scores, ids = self._search_main(queries, k, allowed, p, exhaustive)
+        if self.index.ntotal:
+            s2, i2 = self._search_exact(queries, min(k, int(self.index.ntotal)), allowed)
+            scores, ids = np.hstack([scores, s2]), np.hstack([ids, i2])
+        elif (ids >= 0).all():
+            return scores, ids  # one sorted, complete list
+        return _top(scores, ids, k, self._higher_better())
+
+    def _finish(
+        self, queries: np.ndarray, scores: np.ndarray, ids: np.ndarray, k: int, refine: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k of the candidates; with ``refine``, re-ranked by exact scores first."""
+        if not refine:
+            return _pad(scores, ids, k, self._higher_better())
+        uniq = np.unique(ids[ids >= 0])
+        vectors = self.reconstruct(uniq)
+        exact = np.full(ids.shape, np.nan, np.float32)
+        for row in range(len(ids)):
+            valid = ids[row] >= 0
+            vecs = vectors[np.searchsorted(uniq, ids[row][valid])]
+            if self.metric == "l2":
+                exact[row, valid] = np.linalg.norm(vecs - queries[row], axis=1)
+            else:
+                exact[row, valid] = vecs @ queries[row]
+        return _top(exact, ids, k, self._higher_better())
+
+
+def _pad(scores: np.ndarray, ids: np.ndarray, k: int, higher_better: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Exactly k columns: cut, or pad with id -1."""
+    if ids.shape[1] >= k:
+        return np.ascontiguousarray(scores[:, :k]), np.ascontiguousarray(ids[:, :k])
+    extra = k - ids.shape[1]
+    fill = -np.inf if higher_better else np.inf
+    return (
+        np.hstack([scores, np.full((len(ids), extra), fill, np.float32)]),
+        np.hstack([ids, np.full((len(ids), extra), -1, np.int64)]),
+    )
+
+
+def _top(scores: np.ndarray, ids: np.ndarray, k: int, higher_better: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the k best valid (id >= 0) entries, best first; ties keep their order."""
+    key = np.where(ids >= 0, -scores if higher_better else scores, np.inf)
+    key = np.where(np.isnan(key), np.inf, key)
+    order = np.argsort(key, axis=1, kind="stable")[:, :k]
+    top_ids = np.take_along_axis(ids, order, axis=1)
+    top_scores = np.take_along_axis(scores, order, axis=1).astype(np.float32)
+    top_ids = np.where(np.isinf(np.take_along_axis(key, order, axis=1)), -1, top_ids)
+    return _pad(top_scores, top_ids, k, higher_better)

@@ -6,6 +6,13 @@ settings), then its dictionary, record packs or tombstones. Rebuild demuxes ever
 replace earlier ones with the same id, tombstones delete), and writes a fresh catalog. Vectors come
 from each segment's ``.faiss`` file when it is intact, otherwise from ``embed`` (the embedding
 model). Damaged frames lose only the records in their pack; everything intact is recovered.
+
+Damage to the container rather than the frames (a truncated file, a flipped byte in the ``moov``
+index) does not lose the frames of a ``lossless`` segment: its packets are whole PNG files, so when
+demuxing fails or loses frames, the file is also scanned for PNG images directly. Each frame's
+place comes from its own header, so a lost frame does not shift the others. A segment whose header
+frame is damaged is recovered from its other frames (sequence number and kinds are in every frame
+header; its settings come from the other segments).
 """
 
 from __future__ import annotations
@@ -16,17 +23,21 @@ import os
 import sqlite3
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import zstandard
 
 from . import qr
 from .catalog import Catalog, RecordRow, SegmentRow, check_name
-from .errors import InvalidArgument, MemvidError
+from .errors import CorruptData, InvalidArgument, MemvidError
+from .files import read_regular
 from .frames import (
     KIND_DICTIONARY,
     KIND_RECORDS,
@@ -39,7 +50,7 @@ from .frames import (
 from .index import deserialize_vectors, prepare_vectors
 from .records import Record, unpack_entries
 from .segments import sha256_file
-from .video import FrameLocation, decode_packet, probe, scan_packets
+from .video import FrameLocation, VideoInfo, decode_packet, probe, scan_packets
 
 EmbedFn = Callable[[Sequence[str]], Any]
 
@@ -66,26 +77,136 @@ class _Segment:
     payloads: dict[int, tuple[FrameHeader, bytes]]
     records: list[tuple[Record, int, int, int]] = field(default_factory=list)  # record, first, count, slot
     tombstones: list[str] = field(default_factory=list)
+    info: VideoInfo | None = None
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# What a damaged container makes PyAV raise besides its own errors.
+_DEMUX_ERRORS = (MemvidError, av.FFmpegError, AttributeError, IndexError, ValueError, OverflowError)
+
+
+def _demux(path: Path) -> tuple[VideoInfo | None, list[tuple[FrameLocation, bytes]]]:
+    """The container's own packet list, or none when the container is too damaged to read."""
+    try:
+        return probe(path), list(scan_packets(path))
+    except _DEMUX_ERRORS:
+        return None, []
+
+
+def _png_end(data: bytes, start: int) -> int | None:
+    """End offset of the PNG file starting at ``start`` (after its IEND chunk), or None."""
+    pos = start + len(_PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        pos += 12 + length
+        if kind == b"IEND":
+            return pos if pos <= len(data) else None
+    return None
+
+
+def _scan_png(data: bytes) -> list[tuple[FrameLocation, bytes]]:
+    """Every complete PNG file inside ``data``, in file order (the packets of a PNG video)."""
+    out: list[tuple[FrameLocation, bytes]] = []
+    pos = data.find(_PNG_SIGNATURE)
+    while pos >= 0:
+        end = _png_end(data, pos)
+        if end is None:
+            pos = data.find(_PNG_SIGNATURE, pos + 1)
+            continue
+        out.append((FrameLocation(pos, end - pos, len(out)), data[pos:end]))
+        pos = data.find(_PNG_SIGNATURE, end)
+    return out
+
+
+def _png_info(blob: bytes) -> VideoInfo:
+    width, height = int.from_bytes(blob[16:20], "big"), int.from_bytes(blob[20:24], "big")
+    return VideoInfo(codec="png", width=width, height=height, time_base=Fraction(1, 30), extradata=b"")
 
 
 def _read_segment(path: Path, report: RebuildReport, decoder: str) -> _Segment | None:
-    locations, crcs, payloads = [], [], {}
-    info = probe(path)
-    for n, (loc, data) in enumerate(scan_packets(path)):
-        locations.append(loc)
-        crcs.append(zlib.crc32(data))
+    info, packets = _demux(path)
+    located: dict[int, tuple[FrameLocation, int]] = {}
+    payloads: dict[int, tuple[FrameHeader, bytes]] = {}
+    failed = 0
+
+    def decode(loc: FrameLocation, data: bytes, info: VideoInfo, position: int | None) -> bool:
         try:
             header, body = parse_frame(qr.decode(decode_packet(data, info), backend=decoder))
-            payloads[n] = (header, body)
-        except MemvidError as e:
-            report.lost_frames += 1
-            report.problems.append(f"{path.name} frame {n}: {e}")
-    head = payloads.get(0)
-    if head is None or head[0].kind != KIND_SEGMENT_HEADER:
-        report.problems.append(f"{path.name}: no readable segment header frame; segment skipped")
+        except MemvidError:
+            if position is not None:  # the container says where it is, even if it is damaged
+                located.setdefault(position, (loc, zlib.crc32(data)))
+            return False
+        # A frame's own header says where it belongs, so one lost frame does not shift the rest.
+        if header.frame not in payloads:
+            payloads[header.frame] = (header, body)
+            located[header.frame] = (loc, zlib.crc32(data))
+        return True
+
+    for n, (loc, data) in enumerate(packets):
+        if info is not None and not decode(loc, data, info, n):
+            failed += 1
+    if info is None or (failed and info.codec == "png"):
+        blobs = _scan_png(read_regular(path))
+        if blobs and info is None:
+            info = _png_info(blobs[0][1])
+        decoded_at = {loc.offset for loc, _ in located.values() if loc.offset in {b[0].offset for b in blobs}}
+        for loc, blob in blobs:
+            if loc.offset not in decoded_at and info is not None:
+                decode(loc, blob, info, None)
+    if info is None or not payloads:
+        report.problems.append(f"{path.name}: no readable frame; segment skipped")
         return None
-    meta = json.loads(head[1])
-    return _Segment(int(meta["segment"]), path.stem, meta, locations, crcs, payloads)
+    count = max(len(packets), max(payloads) + 1)
+    lost = [n for n in range(count) if n not in payloads]
+    report.lost_frames += len(lost)
+    report.problems += [f"{path.name} frame {n}: unreadable" for n in lost]
+    # A frame no source could locate keeps a placeholder row that fails its CRC, so `verify`
+    # keeps reporting the damage instead of the frame table silently shrinking.
+    locations = [located.get(n, (FrameLocation(0, 1, n), 0)) for n in range(count)]
+    meta = _segment_header(path, payloads, report)
+    if meta is None:
+        return None
+    return _Segment(
+        meta["segment"],
+        path.stem,
+        meta,
+        [loc for loc, _ in locations],
+        [crc for _, crc in locations],
+        payloads,
+        info=info,
+    )
+
+
+def _segment_header(
+    path: Path, payloads: dict[int, tuple[FrameHeader, bytes]], report: RebuildReport
+) -> dict[str, Any] | None:
+    """The segment header frame's JSON; rebuilt from the other frames when it is damaged."""
+    head = payloads.get(0)
+    if head is not None and head[0].kind == KIND_SEGMENT_HEADER:
+        try:
+            meta = json.loads(head[1])
+        except (ValueError, RecursionError):
+            meta = None
+        if isinstance(meta, dict) and _int_hint(meta, "segment", -1) >= 0:
+            return meta
+    seqs = Counter(h.segment for h, _ in payloads.values())
+    kinds = {h.kind for h, _ in payloads.values()}
+    dict_parts = [h.parts for h, _ in payloads.values() if h.kind == KIND_DICTIONARY]
+    if not seqs:
+        return None
+    report.problems.append(f"{path.name}: segment header frame unreadable; recovered from the other frames")
+    return {
+        "segment": seqs.most_common(1)[0][0],
+        "kind": "tombstones" if KIND_TOMBSTONES in kinds else "records",
+        "dictionary_frames": dict_parts[0] if dict_parts else 0,
+    }
+
+
+def _int_hint(header: dict[str, Any], key: str, default: int = 0) -> int:
+    """An integer from a segment header, or ``default`` when it is missing or not an integer."""
+    value = header.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def _parts(seg: _Segment, first: int, kind: int) -> tuple[bytes, int] | None:
@@ -103,7 +224,7 @@ def _parts(seg: _Segment, first: int, kind: int) -> tuple[bytes, int] | None:
 
 def _decode_segment(seg: _Segment, report: RebuildReport) -> None:
     dictionary = None
-    n_dict = int(seg.header.get("dictionary_frames") or 0)
+    n_dict = _int_hint(seg.header, "dictionary_frames")
     if n_dict:
         got = seg.payloads.get(1) and _parts(seg, 1, KIND_DICTIONARY)
         if not got:
@@ -129,8 +250,12 @@ def _decode_segment(seg: _Segment, report: RebuildReport) -> None:
                 records = unpack_entries(decompress(body, dictionary))
                 seg.records += [(r, frame, count, slot) for slot, r in enumerate(records)]
             elif header.kind == KIND_TOMBSTONES:
-                seg.tombstones += json.loads(decompress(body, None))
-        except MemvidError as e:
+                ids = json.loads(decompress(body, None))
+                if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                    msg = "tombstone frames do not hold a list of ids"
+                    raise CorruptData(msg)
+                seg.tombstones += ids
+        except (MemvidError, ValueError, RecursionError) as e:
             report.problems.append(f"{seg.name} frames {frame}..{frame + count - 1}: {e}")
         frame += count
 
@@ -200,6 +325,11 @@ def rebuild_store(
     return report
 
 
+def _created(header: dict[str, Any]) -> float:
+    value = header.get("created")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else time.time()
+
+
 def _settings(segments: list[_Segment]) -> dict[str, Any]:
     settings: dict[str, Any] = {"dim": None, "metric": "cosine", "model": None, "profile": "lossless"}
     for seg in segments:
@@ -241,7 +371,7 @@ def _segment_vectors(
     except (OSError, MemvidError):
         return None
     # Vectors are written in the segment's record order; a count mismatch means damage.
-    expected = int(seg.header.get("records") or 0)
+    expected = _int_hint(seg.header, "records")
     if len(vectors) != expected or expected != len(seg.records):
         return None
     return vectors
@@ -283,22 +413,23 @@ def _write_catalog(
                 index_path.write_bytes(
                     serialize_vectors(np.array(vids, dtype=np.int64), mat, str(settings["metric"]))
                 )
-            info = probe(video)
+            assert seg.info is not None
+            kind = seg.header.get("kind")
             catalog.add_segment(
                 SegmentRow(
                     seq=seg.seq,
                     name=seg.name,
-                    kind=str(seg.header.get("kind", "records")),
+                    kind=kind if kind in ("records", "tombstones") else "records",
                     profile=str(seg.header.get("profile", "lossless")),
-                    info=info,
+                    info=seg.info,
                     frame_count=len(seg.locations),
-                    dict_frames=int(seg.header.get("dictionary_frames") or 0),
+                    dict_frames=_int_hint(seg.header, "dictionary_frames"),
                     record_count=len(vids),
                     video_bytes=video.stat().st_size,
                     video_sha256=sha256_file(video),
                     index_bytes=index_path.stat().st_size if index_path.exists() else 0,
                     index_sha256=sha256_file(index_path) if index_path.exists() else "",
-                    created=float(seg.header.get("created") or time.time()),
+                    created=_created(seg.header),
                 ),
                 list(zip(seg.locations, seg.crcs, strict=False)),
             )

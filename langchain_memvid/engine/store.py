@@ -39,6 +39,7 @@ from .errors import (
     CorruptData,
     InvalidArgument,
     InvalidRecord,
+    LimitExceeded,
     MemvidError,
     NotAStore,
     SegmentNotFound,
@@ -47,8 +48,9 @@ from .errors import (
     StoreNotFound,
     UnsafePath,
 )
+from .files import open_regular, read_regular
 from .filters import Filter, compile_filter
-from .frames import KIND_DICTIONARY, KIND_RECORDS, decompress, parse_frame
+from .frames import KIND_DICTIONARY, KIND_RECORDS, MAX_PACK_BYTES, decompress, parse_frame
 from .index import VectorIndex, check_metric, deserialize_vectors, prepare_vectors
 from .profiles import get_profile
 from .records import PackReader, Record, encode_record
@@ -58,6 +60,8 @@ from .video import FrameLocation, decode_packet, read_packet
 SEGMENT_RECORDS = 4096  # records per segment when one call writes many: bounds memory while writing
 MAX_OPEN_FILES = 64
 PACK_CACHE = 32
+SYNC_RETRIES = 8  # a reader catching up while compactions delete files starts over this often
+MAX_DICTIONARY_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -133,20 +137,26 @@ class Engine:
         self.segment_records = max(1, segment_records)
         self._lock = threading.RLock()
         self._open_folder(create)
+        existed = (self.path / Catalog.FILE).exists()
         self.catalog = Catalog(self.path / Catalog.FILE)
         self._file_lock = filelock.FileLock(str(self.path / "LOCK"))
         if metric is not None:
             check_metric(metric)
-        with self._writer(initial=True):
-            self.catalog.create(
-                {
-                    "dim": dim,
-                    "metric": metric or "cosine",
-                    "model": model,
-                    "profile": get_profile(profile).name,
-                }
-            )
-            self._clean_orphans()
+        initial = {
+            "dim": dim,
+            "metric": metric or "cosine",
+            "model": model,
+            "profile": get_profile(profile).name,
+        }
+        try:
+            # An existing store opens without waiting for a writer in another process: this
+            # process reads the last commit, and that writer (or the next) cleans up leftovers.
+            with self._writer(initial=True, timeout=0 if existed else None):
+                self._initialise(initial)
+        except StoreLocked:
+            if self.catalog._raw_version() is None:  # still being created by the lock holder
+                with self._writer(initial=True):
+                    self._initialise(initial)
         self.catalog.check_version()
         settings = self.catalog.settings()
         self._check_settings(settings, dim, metric)
@@ -155,13 +165,21 @@ class Engine:
         self._fds: OrderedDict[int, int] = OrderedDict()
         self._packs: OrderedDict[tuple[int, int], PackReader] = OrderedDict()
         self._dicts: dict[int, zstandard.ZstdCompressionDict | None] = {}
-        self._generation = -1
+        self._generation = self._seen_generation = -1
         self._segments: dict[int, SegmentRow] = {}
         self._index: VectorIndex | None = None
         self._metadata: dict[int, dict[str, Any]] | None = None
         self._sync()
 
     # -- opening -------------------------------------------------------------------------
+
+    def _initialise(self, settings: dict[str, Any]) -> None:
+        """Create the catalog if needed and delete a crashed write's leftovers (under the lock)."""
+        self.catalog.create(settings)
+        # Before cleaning: a newer format may list its segments elsewhere, and every video
+        # would then look like an orphan to this version and be deleted.
+        self.catalog.check_version()
+        self._clean_orphans()
 
     def _open_folder(self, create: bool) -> None:
         if self.path.is_file():
@@ -184,7 +202,8 @@ class Engine:
                 # _clean_orphans deletes: the records' only copy. Recovery is `rebuild`.
                 msg = f"{self.path} holds segment videos but no {Catalog.FILE}; refusing to open it as a new, empty store. Run `rebuild` to recreate the catalog from the videos."
                 raise NotAStore(msg)
-        for sub in (self.path, self.path / "segments", self.path / "tmp"):
+        names = (Catalog.FILE, f"{Catalog.FILE}-wal", f"{Catalog.FILE}-shm", "LOCK", "segments", "tmp")
+        for sub in (self.path, *(self.path / n for n in names)):
             if sub.is_symlink():
                 msg = (
                     f"{sub} is a symbolic link; stores refuse links so that nothing points outside the store."
@@ -206,14 +225,20 @@ class Engine:
             msg = f"The store was built with metric {settings.get('metric')!r}, not {metric!r}."
             raise StoreConfigMismatch(msg)
 
-    def _clean_orphans(self) -> None:
-        """Delete files of writes that never committed (only ever called holding the write lock)."""
+    def _clean_orphans(self, live: set[str] | None = None) -> None:
+        """Delete files of writes that never committed (only ever called holding the write lock).
+
+        Run when a writer opens the store and before every write: a crashed write's segment has
+        the sequence number the next write reuses, and must be gone before that write commits, or
+        ``rebuild`` would later find two segments with one number.
+        """
         shutil.rmtree(self.path / "tmp", ignore_errors=True)
         (self.path / "tmp").mkdir(exist_ok=True)
-        try:
-            live = {s.name for s in self.catalog.segments()}
-        except MemvidError:
-            return
+        if live is None:
+            try:
+                live = {s.name for s in self.catalog.segments()}
+            except MemvidError:
+                return
         for file in (self.path / "segments").iterdir():
             if file.stem not in live and file.suffix in (".mov", ".faiss"):
                 file.unlink(missing_ok=True)
@@ -256,30 +281,54 @@ class Engine:
     # -- state ---------------------------------------------------------------------------
 
     def _sync(self) -> None:
-        """Catch up with commits made by other processes (cheap when nothing changed)."""
-        gen = self.catalog.generation()
-        if gen == self._generation:
-            return
-        self.settings = self.catalog.settings()
-        segments = {s.seq: s for s in self.catalog.segments()}
-        dim = self.settings.get("dim")
-        rebuild_all = self._index is None or any(seq not in segments for seq in self._segments)
-        if dim is not None and (rebuild_all or self._index is None):
-            self._index = VectorIndex(int(dim), self.metric)
+        """Catch up with commits made by other processes (cheap when nothing changed).
+
+        The catalog is read in one read transaction, so settings, segments and live records are
+        one committed state. A compaction committed after that snapshot may already have deleted
+        files it names: then the sync starts over from the newer state. Nothing in memory changes
+        until a sync succeeds.
+        """
+        for attempt in range(SYNC_RETRIES):
+            if self.catalog.generation() == self._generation:
+                return
+            try:
+                self._sync_once()
+                return
+            except (SegmentNotFound, ChecksumMismatch):
+                if attempt == SYNC_RETRIES - 1 or self.catalog.generation() == self._seen_generation:
+                    raise
+
+    def _sync_once(self) -> None:
+        with self.catalog.snapshot():
+            gen = self._seen_generation = self.catalog.generation()
+            settings = self.catalog.settings()
+            segments = {s.seq: s for s in self.catalog.segments()}
+            live = set(self.catalog.live_vector_ids())
+        dim = settings.get("dim")
+        index = self._index
+        rebuild_all = index is None or any(seq not in segments for seq in self._segments)
+        if dim is not None and (rebuild_all or index is None):
+            index = VectorIndex(int(dim), str(settings["metric"]))
             new = list(segments.values())
         else:
             new = [s for seq, s in segments.items() if seq not in self._segments]
-        live = set(self.catalog.live_vector_ids())
-        if self._index is not None:
+        loaded = []
+        if index is not None:
             for seg in new:
                 if seg.kind != "records":
                     continue
-                ids, vectors = self._load_vectors(seg)
+                ids, vectors = self._load_vectors(seg, int(settings["dim"]))
                 keep = np.fromiter((i in live for i in ids), dtype=bool, count=len(ids))
-                self._index.add(ids[keep], vectors[keep])
+                loaded.append((ids[keep], vectors[keep]))
+        # Everything is read: apply it.
+        if index is not None:
+            for ids, vectors in loaded:
+                index.add(ids, vectors)
             if not rebuild_all:
-                stale = [int(i) for i in faiss_ids(self._index) if int(i) not in live]
-                self._index.remove(stale)
+                stale = [int(i) for i in faiss_ids(index) if int(i) not in live]
+                index.remove(stale)
+        self._index = index
+        self.settings = settings
         for seq in [s for s in self._segments if s not in segments]:
             self._close_fd(seq)
         self._segments = segments
@@ -289,11 +338,14 @@ class Engine:
         self._metadata = None
         self._generation = gen
 
-    def _load_vectors(self, seg: SegmentRow) -> tuple[np.ndarray, np.ndarray]:
+    def _load_vectors(self, seg: SegmentRow, dim: int) -> tuple[np.ndarray, np.ndarray]:
         path = self._segment_file(seg.index_file)
         try:
-            data = path.read_bytes()
-        except FileNotFoundError as e:
+            data = read_regular(path, limit=seg.index_bytes)
+        except LimitExceeded as e:
+            msg = f"Vector file {path.name} is larger than the catalog records; run `rebuild` (with the embedding model)."
+            raise ChecksumMismatch(msg) from e
+        except SegmentNotFound as e:
             msg = f"Vector file {path.name} of segment {seg.seq} is missing; run `rebuild` (with the embedding model)."
             raise SegmentNotFound(msg) from e
         if len(data) != seg.index_bytes or _sha256(data) != seg.index_sha256:
@@ -301,7 +353,7 @@ class Engine:
                 f"Vector file {path.name} fails its SHA-256 check; run `rebuild` (with the embedding model)."
             )
             raise ChecksumMismatch(msg)
-        return deserialize_vectors(data, int(self.settings["dim"]))
+        return deserialize_vectors(data, dim)
 
     def _segment_file(self, name: str) -> Path:
         path = self.path / "segments" / name
@@ -311,17 +363,19 @@ class Engine:
         return path
 
     @contextmanager
-    def _writer(self, *, initial: bool = False) -> Iterator[None]:
+    def _writer(self, *, initial: bool = False, timeout: float | None = None) -> Iterator[None]:
         """Hold the thread lock and the cross-process write lock, and start from the latest state."""
+        wait = self.lock_timeout if timeout is None else timeout
         with self._lock:
             try:
-                self._file_lock.acquire(timeout=self.lock_timeout)
+                self._file_lock.acquire(timeout=wait)
             except filelock.Timeout as e:
-                msg = f"Another process is writing to {self.path} and held its lock for {self.lock_timeout} s; retry later or raise lock_timeout."
+                msg = f"Another process is writing to {self.path} and held its lock for {wait} s; retry later or raise lock_timeout."
                 raise StoreLocked(msg) from e
             try:
                 if not initial:
                     self._sync()
+                    self._clean_orphans({s.name for s in self._segments.values()})
                 yield
             finally:
                 self._file_lock.release()
@@ -582,7 +636,7 @@ class Engine:
             self._sync()
             out = {}
             for rid, row in self.catalog.records(list(ids)).items():
-                seg = self._segments[row.seq]
+                seg = self._segment(row.seq, rid)
                 (loc, _), *_ = self.catalog.frames(row.seq, row.first_frame, 1)
                 out[rid] = Location(
                     id=rid,
@@ -629,19 +683,24 @@ class Engine:
 
         Readers take no lock, so another process may commit between this process's ``_sync`` and
         its read: an upsert moves a record to a segment not loaded yet, a compaction deletes the
-        files the rows point at. When a read fails and the catalog generation has moved, catch up,
-        fetch the rows again and retry, so such a race is never reported as damage. Records
-        deleted meanwhile are left out of the result.
+        files the rows point at. When a read fails, catch up, fetch the rows again and retry, so
+        such a race is never reported as damage; only a read that fails with rows and segments of
+        one generation that is still current is damage. Records deleted meanwhile are left out.
+        (The rows' age is what counts: another thread sharing this engine may have synced it
+        since they were fetched.)
         """
-        for attempt in range(3):
-            generation = self._generation
+        rows_generation = None  # unknown for the caller's rows
+        for attempt in range(SYNC_RETRIES):
             try:
                 return self._read_rows_once(rows)
             except (SegmentNotFound, CorruptData):
-                if attempt == 2 or self.catalog.generation() == generation:
+                current = self.catalog.generation()
+                if attempt == SYNC_RETRIES - 1 or rows_generation == self._generation == current:
                     raise
             self._sync()
-            rows = list(self.catalog.records([r.id for r in rows]).values())
+            with self.catalog.snapshot():
+                rows_generation = self.catalog.generation()
+                rows = list(self.catalog.records([r.id for r in rows]).values())
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _read_rows_once(self, rows: Sequence[RecordRow]) -> dict[str, Record]:
@@ -659,8 +718,11 @@ class Engine:
         pack = self._packs.get(key)
         if pack is None:
             seg = self._segment(row.seq, row.id)
+            # A pack spanning several frames holds one record, whose size the (CRC-checked) row
+            # gives: a bomb declaring more is refused before anything is allocated for it.
+            limit = MAX_PACK_BYTES if row.frame_count == 1 else _entry_bytes(row) + 4096
             try:
-                pack = self._decode_pack(seg, row.first_frame, row.frame_count)
+                pack = self._decode_pack(seg, row.first_frame, row.frame_count, limit=limit)
             except MemvidError as e:
                 msg = f"Record {row.id!r} in {seg.video_file} (frame {row.first_frame}): {e}"
                 raise type(e)(msg) from e
@@ -678,9 +740,11 @@ class Engine:
             raise CorruptData(msg)
         return seg
 
-    def _decode_pack(self, seg: SegmentRow, first: int, count: int, kind: int = KIND_RECORDS) -> PackReader:
+    def _decode_pack(
+        self, seg: SegmentRow, first: int, count: int, kind: int = KIND_RECORDS, limit: int = MAX_PACK_BYTES
+    ) -> PackReader:
         body = self._read_body(seg, first, count, kind)
-        return PackReader(decompress(body, self._dictionary(seg)))
+        return PackReader(decompress(body, self._dictionary(seg), limit))
 
     def _read_body(self, seg: SegmentRow, first: int, count: int, kind: int) -> bytes:
         bodies = []
@@ -720,7 +784,8 @@ class Engine:
     def _dictionary(self, seg: SegmentRow) -> zstandard.ZstdCompressionDict | None:
         if seg.seq not in self._dicts:
             body = self._read_body(seg, 1, seg.dict_frames, KIND_DICTIONARY) if seg.dict_frames else b""
-            self._dicts[seg.seq] = zstandard.ZstdCompressionDict(decompress(body, None)) if body else None
+            raw = decompress(body, None, MAX_DICTIONARY_BYTES) if body else b""
+            self._dicts[seg.seq] = zstandard.ZstdCompressionDict(raw) if raw else None
         return self._dicts[seg.seq]
 
     def _fd(self, seg: SegmentRow) -> int:
@@ -730,8 +795,8 @@ class Engine:
             return fd
         path = self._segment_file(seg.video_file)
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except FileNotFoundError as e:
+            fd = open_regular(path)
+        except SegmentNotFound as e:
             msg = f"Video file {path.name} is missing from {self.path / 'segments'}; its records cannot be read. Run `verify`."
             raise SegmentNotFound(msg) from e
         self._fds[seg.seq] = fd
@@ -840,6 +905,18 @@ def faiss_ids(index: VectorIndex) -> np.ndarray:
     import faiss
 
     return faiss.vector_to_array(index.index.id_map)
+
+
+def _entry_bytes(row: RecordRow) -> int:
+    """Size of a record's entry in an uncompressed pack, from its catalog row."""
+    meta = json.dumps(row.metadata, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return (
+        4
+        + 12
+        + len(row.id.encode("utf-8", "surrogatepass"))
+        + len(meta.encode("utf-8", "surrogatepass"))
+        + row.text_bytes
+    )
 
 
 def _sha256(data: bytes) -> str:

@@ -4,7 +4,9 @@ Checks, per segment: both files exist and match their size and SHA-256; every fr
 matches its CRC-32, decodes to a QR payload whose own CRC-32 holds, and (cross-check) decodes to the
 same bytes with a second, independent QR decoder; the vector file holds every live vector. Per
 record: its pack decompresses and holds the record at the catalog's slot with the catalog's
-metadata. Problems are collected, not raised, so one report lists all the damage.
+metadata. Catalog: SQLite's integrity check, and every row against its CRC-32. Problems are
+collected, not raised, so one report lists all the damage. Files are read only if they are regular
+files inside the store (no symlinks, FIFOs or devices).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from . import qr
+from .catalog import Catalog, _record_row
 from .errors import MemvidError
+from .files import read_regular, sha256_regular
 from .frames import parse_frame
-from .segments import sha256_file
 
 if TYPE_CHECKING:
     from .catalog import RecordRow
@@ -32,21 +35,44 @@ def verify_store(engine: Engine, *, cross_check: bool = True) -> VerifyReport:
     # The cross-check uses any other available decoder: zbar for a zxing store, zxing for a zbar one.
     others = [d for d in qr.available_decoders() if d != engine.decoder]
     second = others[0] if cross_check and others else None
+    report.problems += [
+        Problem(Catalog.FILE, f"SQLite integrity check: {p}") for p in engine.catalog.integrity_problems()
+    ]
     rows_by_seq: dict[int, list[RecordRow]] = defaultdict(list)
-    for row in engine.catalog.iter_records():
+    for raw in engine.catalog.db.execute("SELECT * FROM records ORDER BY seq, first_frame, slot"):
+        try:
+            row = _record_row(raw)
+        except MemvidError as e:  # one bad row is reported; the others are still checked
+            rid = raw[0] if isinstance(raw[0], str) else repr(raw[0])
+            report.problems.append(Problem(Catalog.FILE, f"record unreadable: {e}", rid))
+            continue
         rows_by_seq[row.seq].append(row)
+    for seq in sorted(set(rows_by_seq) - set(engine._segments)):
+        report.problems += [
+            Problem(Catalog.FILE, f"record points at segment {seq}, which the catalog does not list", r.id)
+            for r in rows_by_seq[seq]
+        ]
     for seg in engine._segments.values():
         video = engine.path / "segments" / seg.video_file
-        if not video.exists():
-            report.problems.append(Problem(seg.video_file, "video file is missing"))
+        try:
+            size, digest = sha256_regular(video)
+        except MemvidError as e:
+            report.problems.append(Problem(seg.video_file, f"video file unreadable: {e}"))
             report.problems += [
-                Problem(seg.video_file, "record unreadable: video missing", r.id)
-                for r in rows_by_seq[seg.seq]
+                Problem(seg.video_file, f"record unreadable: {e}", r.id) for r in rows_by_seq[seg.seq]
             ]
             continue
-        if video.stat().st_size != seg.video_bytes or sha256_file(video) != seg.video_sha256:
+        if size != seg.video_bytes or digest != seg.video_sha256:
             report.problems.append(Problem(seg.video_file, "video file fails its size/SHA-256 check"))
-        for n, (loc, crc) in enumerate(engine.catalog.frames(seg.seq, 0, seg.frame_count)):
+        table = engine.catalog.frames_problem(seg.seq)
+        if table is not None:
+            report.problems.append(Problem(Catalog.FILE, table))
+        try:
+            frames = engine.catalog.frames(seg.seq, 0, seg.frame_count)
+        except MemvidError as e:
+            report.problems.append(Problem(Catalog.FILE, f"frame table of {seg.video_file}: {e}"))
+            frames = []
+        for n, (loc, crc) in enumerate(frames):
             report.frames_checked += 1
             try:
                 payload = engine._frame_payload(seg, n, loc, crc)
@@ -105,9 +131,9 @@ def _verify_vectors(engine: Engine, seg: object, rows: list[RecordRow], report: 
     assert isinstance(seg, SegmentRow)
     path = engine.path / "segments" / seg.index_file
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        report.problems.append(Problem(seg.index_file, "vector file is missing"))
+        data = read_regular(path)
+    except MemvidError as e:
+        report.problems.append(Problem(seg.index_file, f"vector file unreadable: {e}"))
         return
     if len(data) != seg.index_bytes or hashlib.sha256(data).hexdigest() != seg.index_sha256:
         report.problems.append(Problem(seg.index_file, "vector file fails its size/SHA-256 check"))

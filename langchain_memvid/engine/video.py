@@ -102,8 +102,20 @@ def scan_packets(path: Path) -> Iterator[tuple[FrameLocation, bytes]]:
         raise CorruptData(msg) from e
 
 
+MAX_FRAME_PIXELS = 16384 * 16384  # a PNG frame declaring more is refused before decoding
+
+
 def read_packet(fd: int, location: FrameLocation) -> bytes:
-    """One positioned read of a frame's packet."""
+    """One positioned read of a frame's packet.
+
+    Raises:
+        CorruptData: the location lies outside the file (a damaged or crafted catalog), or the
+            read comes back short.
+    """
+    end = os.fstat(fd).st_size
+    if location.offset < 0 or location.size < 0 or location.offset + location.size > end:
+        msg = f"Frame packet at byte {location.offset} ({location.size} bytes) lies outside the {end}-byte video file."
+        raise CorruptData(msg)
     data = os.pread(fd, location.size, location.offset)
     if len(data) != location.size:
         msg = f"Frame packet at byte {location.offset} is truncated ({len(data)} of {location.size} bytes)."
@@ -121,6 +133,14 @@ def decode_packet(data: bytes, info: VideoInfo) -> np.ndarray:
         FrameUnreadable: the packet does not decode to an image.
     """
     if info.codec == "png":
+        # Check the declared size (IHDR) first: OpenCV allocates width x height before decoding.
+        if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+            msg = "A PNG frame packet does not start with a PNG header."
+            raise FrameUnreadable(msg)
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        if (width, height) != (info.width, info.height) or width * height > MAX_FRAME_PIXELS:
+            msg = f"A PNG frame packet declares {width}x{height} pixels; the segment's frames are {info.width}x{info.height}."
+            raise FrameUnreadable(msg)
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
         if image is None:
             msg = "A PNG frame packet does not decode to an image."

@@ -177,7 +177,7 @@ def writer(store: str, n_ops: int, seed: int, out: str, done: str) -> None:
                 reads[0] += 1
             except Exception as e:
                 errors.append(f"writer-thread read: {type(e).__name__}: {e}")
-            time.sleep(0.001)
+            time.sleep(0.01)
 
     thread = threading.Thread(target=read_along)
     thread.start()
@@ -263,7 +263,7 @@ def reader(store: str, seed: int, out: str, done: str, threads: int) -> None:
                     for hit in engine.search(vector_for(group_ids(g)[0], v), 3):
                         observe(hit.record)
                 counts[t] += 1
-                time.sleep(0.004)  # leave the two CPUs of a CI machine to the writer
+                time.sleep(0.015)  # leave the two CPUs of a CI machine to the writer
             except (AssertionError, ValueError) as e:
                 wrong[0] += 1
                 errors.append(f"reader {t}: WRONG {type(e).__name__}: {e}")

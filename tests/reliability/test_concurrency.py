@@ -27,7 +27,7 @@ from langchain_memvid.engine import Engine, Record, StoreLocked
 from . import stats
 from .common import DIM, meta_for, text_for, vector_for
 
-WRITER_OPS = int(os.environ.get("MEMVID_STRESS_WRITER_OPS", "600"))
+WRITER_OPS = int(os.environ.get("MEMVID_STRESS_WRITER_OPS", "250"))
 READERS = 4
 
 

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +76,10 @@ def store(ingested: tuple[Path, dict[str, Any]]) -> Path:
 
 
 @pytest.fixture
-def store_copy(store: Path, tmp_path: Path) -> Iterator[Path]:
+def store_copy(store: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "copy"
     shutil.copytree(store, copy)
-    yield copy
+    return copy
 
 
 def engine_records(store: Path) -> dict[str, Any]:
@@ -129,7 +128,8 @@ def test_search_json_ranks_hits_with_their_place_in_the_video(store: Path) -> No
     assert top["source"].endswith("qr_code_history.pdf")
     assert top["page"] is not None
     location = top["location"]
-    assert location["segment"].startswith("segments/") and location["segment"].endswith(".mov")
+    assert location["segment"].startswith("segments/")
+    assert location["segment"].endswith(".mov")
     assert location["frame"] >= 1
     assert location["timestamp"] >= 0
     assert (store / location["segment"]).is_file()
@@ -143,7 +143,8 @@ def test_search_text_with_filter(store: Path) -> None:
     assert "[2] " in result.stdout
     assert ".epub" in result.stdout
     assert ".pdf" not in result.stdout
-    assert "video: segments/" in result.stdout and " frame " in result.stdout
+    assert "video: segments/" in result.stdout
+    assert " frame " in result.stdout
 
 
 @pytest.mark.model
@@ -151,7 +152,8 @@ def test_ask_without_chat_model_prints_passages_and_how_to_set_one(store: Path) 
     result = run("ask", store, "How does a QR reader find the code?", "-k", "2")
     assert result.returncode == 0
     assert "No chat model is set" in result.stderr
-    assert "--chat-model" in result.stderr and "MEMVID_CHAT_MODEL" in result.stderr
+    assert "--chat-model" in result.stderr
+    assert "MEMVID_CHAT_MODEL" in result.stderr
     assert result.stdout.count("video: segments/") == 2
     assert "[1] " in result.stdout
 
@@ -170,8 +172,10 @@ def test_info_json(ingested: tuple[Path, dict[str, Any]]) -> None:
     assert info["metric"] == "cosine"
     assert info["profile"] == "lossless"
     assert info["index_type"]
-    assert info["segments"] >= 1 and info["frames"] > info["segments"]
-    assert info["video_bytes"] > 0 and info["text_bytes"] > 0
+    assert info["segments"] >= 1
+    assert info["frames"] > info["segments"]
+    assert info["video_bytes"] > 0
+    assert info["text_bytes"] > 0
     assert info["video_to_text"] == pytest.approx(info["video_bytes"] / info["text_bytes"])
 
 
@@ -196,11 +200,14 @@ def test_frame_by_id_and_by_segment(store: Path, tmp_path: Path) -> None:
         place = engine.locate([record_id])[record_id]
     one, four = tmp_path / "one.png", tmp_path / "four.png"
     run("frame", store, "--id", record_id, "-o", one)
-    result = run("frame", store, "--segment", place.segment, "--frame", str(place.frame), "-o", four, "--scale", "4")
+    result = run(
+        "frame", store, "--segment", place.segment, "--frame", str(place.frame), "-o", four, "--scale", "4"
+    )
     assert "Wrote" in result.stdout
     small = cv2.imread(str(one), cv2.IMREAD_GRAYSCALE)
     big = cv2.imread(str(four), cv2.IMREAD_GRAYSCALE)
-    assert small is not None and big is not None
+    assert small is not None
+    assert big is not None
     height, width = small.shape
     assert height == width > 21  # a QR symbol with its quiet zone, 1 pixel per module
     assert big.shape == (4 * height, 4 * width)
@@ -252,7 +259,9 @@ def test_rebuild_after_damaged_vectors_reembeds(store_copy: Path) -> None:
     report = json.loads(result.stdout)
     assert report["records"] == report["reembedded"] == len(engine_records(store_copy))
     run("verify", store_copy)
-    hits = json.loads(run("search", store_copy, "Aztec codes and Data Matrix barcodes", "-k", "1", "--json").stdout)["hits"]
+    hits = json.loads(
+        run("search", store_copy, "Aztec codes and Data Matrix barcodes", "-k", "1", "--json").stdout
+    )["hits"]
     assert hits[0]["source"].endswith("notes.txt")
 
 
@@ -323,7 +332,8 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
 
 def test_cli_reference_is_up_to_date() -> None:
     spec = importlib.util.spec_from_file_location("gen_cli_docs", ROOT / "scripts" / "gen_cli_docs.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     current = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
@@ -374,7 +384,17 @@ def test_ask_with_a_chat_model_answers_and_cites(store: Path, monkeypatch: pytes
     result = CliRunner().invoke(cli, ["ask", str(store), "Who invented the QR code?", "-k", "2"])
     assert result.exit_code == 0, result.output
     assert seen == ["fake:model"]
-    assert result.output.startswith("Denso Wave invented it [1].")
-    assert "Sources:" in result.output
-    assert "  [2] " in result.output
+    assert result.stdout.startswith("Denso Wave invented it [1].")
+    assert "Sources:" in result.stdout
+    assert "  [2] " in result.stdout
     assert "No chat model" not in result.output
+
+
+def test_ingest_of_nothing_creates_no_store(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "data.csv").write_text("a,b\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "store"), str(tmp_path / "in"), "-s"])
+    assert result.exit_code == 1
+    assert "Nothing to ingest" in result.output
+    assert "data.csv: unsupported file type" in result.output
+    assert not (tmp_path / "store").exists()

@@ -1,8 +1,8 @@
 """A write that fails anywhere leaves no trace; a crash's leftovers are cleaned on the next open.
 
-Spec: docs/format.md, "Commit protocol": segment files are built in ``tmp/``, fsynced, renamed into
-``segments/`` and only then referenced by one SQLite transaction; files nobody references are
-garbage and the next writer removes them.
+Spec: docs/format.md, section 6 "Commit protocol and recovery": segment files are built in
+``tmp/``, fsynced, renamed into ``segments/`` and only then referenced by one SQLite transaction;
+files nobody references are garbage, deleted when a writer opens the store.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Several Engine objects and processes on one store: each sees the others' commits on its next read.
 
-Spec: docs/format.md, "Commit protocol" (one writer at a time under ``LOCK``; the catalog's
-generation counter tells readers to reload) and "Compaction".
+Spec: docs/format.md, section 6 "Commit protocol and recovery" (one writer at a time under
+``LOCK``; the catalog's ``generation`` tells readers to catch up, compaction unlinks old files
+after its commit) and section 7 "Reader algorithm".
 """
 
 from __future__ import annotations

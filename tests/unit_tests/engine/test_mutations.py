@@ -1,7 +1,7 @@
 """Appends, deletes, upserts and compaction: what a user sees, and that old video is never rewritten.
 
-Spec: docs/format.md, "Segments" (immutable files, appended), "Tombstones" (deletes are frames
-too) and "Compaction".
+Spec: docs/format.md, section 2 "Layout" (segments are immutable), section 3.5 "Tombstone
+frames" (deletes are frames too) and section 6 "Commit protocol and recovery" (compaction).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def churned(engine: Engine) -> Engine:
 def test_compact_keeps_live_records_and_drops_dead_video(
     churned: Engine, store_path: Path, open_engine: Callable[..., Engine]
 ):
-    """Spec: "Compaction" - live records rewritten into new segments, old files removed."""
+    """Spec: section 6, compaction - live records rewritten into new segments, old files removed."""
     live_before = {r.id: r for r in churned.iter_records()}
     assert sorted(live_before) == ["r0", "r16", "r24", "r32", "r8", "s8", "s9"]
     queries = ["r8 was replaced ✓", _texty(16), "unrelated query"]

@@ -1,7 +1,8 @@
 """Both storage profiles and every QR backend carry records exactly through the whole Engine.
 
-Spec: docs/format.md, "Profiles" (lossless: 1-bit PNG, 1 px/module, ECC L; robust: all-intra
-H.264, 4 px/module, ECC M) and "Frame header" (every payload carries its own CRC-32).
+Spec: docs/format.md, section 4.1 "The video" (lossless: 1-bit PNG, 1 px/module, ECC L; robust:
+all-intra H.264, 4 px/module, ECC M) and section 3.1 "Frame header" (every payload carries its
+own CRC-32).
 """
 
 from __future__ import annotations

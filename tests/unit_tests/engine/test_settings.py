@@ -1,6 +1,7 @@
 """Store settings and paths: what a store refuses to be opened as, and search order per metric.
 
-Spec: docs/format.md, "Store layout" and "Catalog" (settings kept in the ``meta`` table).
+Spec: docs/format.md, section 2 "Layout" (no symbolic links), section 5 "The catalog" (settings
+in ``meta``), section 7.2 "Search" and section 9 "Compatibility" (newer versions are refused).
 """
 
 from __future__ import annotations
@@ -90,14 +91,21 @@ def test_symlinked_segments_folder_is_refused(tmp_path: Path, open_engine: Calla
         open_engine(store)
 
 
-def test_newer_format_version_is_refused(open_engine: Callable[..., Engine], store_path: Path):
-    open_engine().close()
+def test_newer_format_version_is_refused_without_touching_its_files(
+    open_engine: Callable[..., Engine], store_path: Path
+):
+    """A newer format may keep its segment list elsewhere: an old library must not "clean" it."""
+    add(open_engine(), [Record("a", "written by a newer library")])
     db = sqlite3.connect(store_path / "catalog.sqlite")
+    db.execute("ALTER TABLE segments RENAME TO segments_v2")
     db.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (json.dumps(99),))
     db.commit()
     db.close()
-    with pytest.raises(UnsupportedFormat, match="version 99"):
+    videos = {p.name: p.read_bytes() for p in (store_path / "segments").iterdir()}
+    assert videos
+    with pytest.raises(UnsupportedFormat, match=r"version 99.*Upgrade"):
         open_engine()
+    assert {p.name: p.read_bytes() for p in (store_path / "segments").iterdir()} == videos
 
 
 def _brute_force(matrix: np.ndarray, query: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:

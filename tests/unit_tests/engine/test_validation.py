@@ -1,7 +1,7 @@
 """Invalid input is refused before anything is written: the whole call fails, nothing is stored.
 
-Spec: docs/format.md, "Record entry" (what a record may hold) and "Commit protocol" (a call is
-all or nothing).
+Spec: docs/format.md, section 3.2 "Packs" (what a record may hold) and section 6 "Commit protocol
+and recovery" (step 1: validate all input; on any error nothing is written).
 """
 
 from __future__ import annotations
@@ -102,8 +102,9 @@ def test_lone_surrogate_in_text_names_the_record(seeded: Engine, store_path: Pat
         (b"bytes-id", "non-empty string, got b'bytes-id'"),
         ("", "non-empty string, got ''"),
         ("bad\udc80id", "not valid Unicode"),
+        ("x" * 4097, "4097 bytes; the limit is 4096"),
     ],
-    ids=["int", "none", "bytes", "empty", "lone-surrogate"],
+    ids=["int", "none", "bytes", "empty", "lone-surrogate", "too-long"],
 )
 def test_bad_id_fails_the_whole_call(seeded: Engine, store_path: Path, bad_id: Any, pattern: str):
     before = store_files(store_path)

@@ -1,7 +1,8 @@
 """Damage is found and named, and a damaged record raises - it never comes back as wrong text.
 
-Spec: docs/format.md, "Checksums" (packet CRC-32 in the catalog, payload CRC-32 in the frame
-header, SHA-256 per file, CRC-32 per catalog row) and "Reader algorithm".
+Spec: docs/format.md, section 3.1 "Frame header" (payload CRC-32), section 5 "The catalog" (packet
+CRC-32, file SHA-256, row CRC-32), section 7.1 "Reading a record by id" (a reader never returns a
+record whose checks failed) and section 8 "Invariants".
 """
 
 from __future__ import annotations

@@ -1,0 +1,382 @@
+"""Index snapshots: the trained approximate index saved beside the segments, so opening is cheap.
+
+A store built with an approximate index (``Engine(index="ivf" | "ivfpq" | "hnsw" | "lsh" |
+<factory string>)``) keeps, besides the per-segment vector files, one FAISS index file::
+
+    index/GENERATION-TOKEN.faiss    written with faiss.write_index via tmp/ + fsync + rename
+
+The catalog's ``index_snapshot`` meta records its name, size, SHA-256, the last segment and vector
+id it covers and what it was trained on. Opening reads it (optionally memory-mapped) and adds only
+the vectors of later segments (the delta); deleted ids are removed from it (IVF) or excluded at
+search time (HNSW, LSH, memory-mapped). The segment files stay the source of truth: a snapshot that
+is missing or fails its checks is ignored with a warning and the index is rebuilt in memory.
+
+Snapshots are written when training first becomes possible (the store reaches ``min_vectors``),
+when the vectors added since the last snapshot outnumber those in it (so reopening never replays
+more than half the store), by ``compact()`` (dropping deleted ids; retraining once the data has
+grown ``retrain_growth`` times past the training size) and by ``build_index()``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import faiss
+import numpy as np
+
+from .errors import ChecksumMismatch, CorruptData, InvalidArgument, MemvidError, SegmentNotFound, UnsafePath
+from .files import sha256_regular
+from .index import IndexSpec, VectorIndex, empty_like, new_main
+from .segments import fsync_dir
+
+if TYPE_CHECKING:
+    from .catalog import SegmentRow
+    from .store import Engine
+
+FOLDER = "index"
+_NAME = re.compile(r"[0-9a-f]{8,16}-[0-9a-f]{8}\.faiss")
+ADD_BATCH = 65_536  # vectors per add call while building (HNSW parallelises within a call)
+
+
+def snapshot_file(snap: Any) -> str | None:
+    """The snapshot's file name inside ``index/`` from its catalog record, or None.
+
+    Raises:
+        UnsafePath: the catalog names something other than a plain snapshot file.
+    """
+    if snap is None:
+        return None
+    name = snap.get("file") if isinstance(snap, dict) else None
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        msg = f"The catalog names the index snapshot {name!r}, which is not a plain snapshot name; refusing it."
+        raise UnsafePath(msg)
+    return name
+
+
+def clean_folder(root: Path, keep: str | None) -> None:
+    """Delete snapshot files the catalog does not name (a crashed or superseded write)."""
+    folder = root / FOLDER
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for file in folder.iterdir():
+        if file.name != keep and (file.suffix == ".faiss" or file.name.endswith(".tmp")):
+            file.unlink(missing_ok=True)
+
+
+def check_snapshot(root: Path, snap: Any) -> str | None:
+    """What is wrong with the recorded snapshot file (missing, size, SHA-256), or None."""
+    try:
+        name = snapshot_file(snap)
+        if name is None:
+            return None
+        size, digest = sha256_regular(root / FOLDER / name)
+    except (MemvidError, OSError) as e:
+        return str(e)
+    if size != snap.get("bytes") or digest != snap.get("sha256"):
+        return f"index snapshot {name} fails its size/SHA-256 check"
+    return None
+
+
+def open_index(
+    engine: Engine, dim: int, metric: str, spec: IndexSpec, snap: Any, live: np.ndarray, gen: int
+) -> tuple[VectorIndex, int]:
+    """A fresh ``VectorIndex`` for a sync, with the snapshot attached when there is a usable one.
+
+    Returns:
+        (index, last segment sequence number the snapshot covers; 0 when there is none).
+
+    Raises:
+        SegmentNotFound: the snapshot vanished because a newer commit replaced it (sync retries).
+    """
+    index = VectorIndex(dim, metric, spec, source=engine._exact_vectors, search=engine._search_opts)
+    if spec.kind == "flat" or snap is None:
+        return index, 0
+    mmap = bool(engine._open_opts.get("mmap"))
+    try:
+        name = snapshot_file(snap)
+        assert name is not None
+        path = engine.path / FOLDER / name
+        problem = check_snapshot(engine.path, snap)
+        if problem is not None:
+            if not path.exists() and engine.catalog.generation() != gen:
+                raise SegmentNotFound(problem)
+            raise ChecksumMismatch(problem)
+        ivf = snap.get("factory", "").startswith("IVF")
+        flags = (faiss.IO_FLAG_MMAP if ivf else faiss.IO_FLAG_MMAP_IFC) if mmap else 0
+        try:
+            main = faiss.read_index(str(path), flags)
+        except RuntimeError as e:
+            msg = f"index snapshot {name} is not a readable FAISS index: {str(e).splitlines()[-1]}"
+            raise CorruptData(msg) from e
+        if main.d != dim:
+            msg = f"index snapshot {name} holds {main.d}-dimensional vectors, not {dim}"
+            raise CorruptData(msg)
+        covered = live[live <= int(snap["max_vector_id"])]
+        index.attach(
+            main,
+            covered,
+            factory=str(snap["factory"]),
+            trained_on=snap.get("trained_on"),
+            train_sample=snap.get("train_sample"),
+            mmapped=mmap,
+        )
+    except SegmentNotFound:
+        raise
+    except (MemvidError, OSError, KeyError, TypeError, ValueError) as e:
+        warnings.warn(
+            f"Ignoring the index snapshot of {engine.path} ({e}); serving exact search until the index is rebuilt (compact() or build_index()).",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return VectorIndex(dim, metric, spec, source=engine._exact_vectors, search=engine._search_opts), 0
+    _maybe_gpu(engine, index)
+    return index, int(snap.get("seq", 0))
+
+
+def _maybe_gpu(engine: Engine, index: VectorIndex) -> None:
+    if engine._open_opts.get("gpu") and index.main is not None:
+        why = index.move_to_gpu()
+        if why is not None:
+            warnings.warn(f"gpu=True: {why}; searching on the CPU.", RuntimeWarning, stacklevel=5)
+
+
+def _live_segments(engine: Engine) -> list[SegmentRow]:
+    return sorted((s for s in engine._segments.values() if s.kind == "records"), key=lambda s: s.seq)
+
+
+def _sample(engine: Engine, dim: int, live: np.ndarray, size: int) -> np.ndarray:
+    """``size`` live vectors drawn uniformly (fixed seed), read segment by segment."""
+    picked = np.zeros(len(live), bool)
+    picked[np.random.default_rng(0).choice(len(live), size, replace=False)] = True
+    out = np.empty((size, dim), np.float32)
+    pos = offset = 0
+    for seg in _live_segments(engine):
+        ids, vectors = engine._load_vectors(seg, dim)
+        vectors = vectors[np.isin(ids, live)]
+        take = picked[offset : offset + len(vectors)]
+        got = vectors[: len(take)][take]
+        out[pos : pos + len(got)] = got
+        pos += len(got)
+        offset += len(vectors)
+    return out[:pos]
+
+
+def build(engine: Engine, spec: IndexSpec, *, retrain: bool) -> VectorIndex:
+    """A new ``VectorIndex`` whose ``main`` holds every live vector, read from the segment files.
+
+    Reuses the current training (an empty copy of the trained index) unless ``retrain`` or there
+    is none. Memory: the index, one batch of vectors and (when training) the training sample.
+
+    Raises:
+        InvalidArgument: impossible settings, or too few vectors to train.
+    """
+    dim, metric = int(engine.settings["dim"]), engine.metric
+    live = np.sort(np.asarray(engine.catalog.live_vector_ids(), dtype=np.int64))
+    current = engine._index
+    template = None
+    if not retrain and current is not None and current.main is not None and current.spec == spec:
+        name = snapshot_file(engine.settings.get("index_snapshot"))
+        main_now = current.cpu_main()
+        if main_now is not None and not main_now.is_trained:  # pragma: no cover - defensive
+            main_now = None
+        template = empty_like(main_now, engine.path / FOLDER / name if name else None) if main_now else None
+    if template is not None and current is not None and current.factory is not None:
+        main, factory = template, current.factory
+        trained_on, sample_size = current.trained_on, current.train_sample
+    else:
+        fresh, _ = spec.new_index(dim, metric, len(live))
+        sample = None
+        if not fresh.is_trained:
+            ivf = faiss.try_extract_index_ivf(fresh)
+            sample = _sample(engine, dim, live, spec.train_size(len(live), int(ivf.nlist) if ivf else 0))
+        main, factory, sample_size = new_main(spec, dim, metric, len(live), sample)
+        trained_on = len(live) if sample_size else None
+    ids_buf: list[np.ndarray] = []
+    vec_buf: list[np.ndarray] = []
+    pending = 0
+    for seg in _live_segments(engine):
+        ids, vectors = engine._load_vectors(seg, dim)
+        keep = np.isin(ids, live)
+        ids_buf.append(ids[keep])
+        vec_buf.append(vectors[keep])
+        pending += int(keep.sum())
+        if pending >= ADD_BATCH:
+            main.add_with_ids(np.concatenate(vec_buf), np.concatenate(ids_buf))
+            ids_buf, vec_buf, pending = [], [], 0
+    if pending:
+        main.add_with_ids(np.concatenate(vec_buf), np.concatenate(ids_buf))
+    index = VectorIndex(dim, metric, spec, source=engine._exact_vectors, search=engine._search_opts)
+    index.attach(main, live, factory=factory, trained_on=trained_on, train_sample=sample_size)
+    return index
+
+
+def save(engine: Engine, index: VectorIndex, spec: IndexSpec) -> None:
+    """Write ``index.main`` as the store's snapshot and record it (and ``spec``) in one commit."""
+    main = index.cpu_main()
+    assert main is not None
+    folder = engine.path / FOLDER
+    folder.mkdir(exist_ok=True)
+    name = f"{engine.catalog.generation() + 1:08d}-{secrets.token_hex(4)}.faiss"
+    tmp = engine.path / "tmp" / name
+    try:
+        faiss.write_index(main, str(tmp))
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        size, digest = sha256_regular(tmp)
+        os.replace(tmp, folder / name)
+        fsync_dir(folder)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    old = snapshot_file(engine.settings.get("index_snapshot"))
+    segments = [s.seq for s in engine._segments.values()]
+    meta = {
+        "file": name,
+        "bytes": size,
+        "sha256": digest,
+        "seq": max(segments, default=0),
+        "max_vector_id": int(engine.catalog.get_meta("next_vector_id") or 0) - 1,
+        "ntotal": int(main.ntotal),
+        "factory": index.factory,
+        "trained_on": index.trained_on,
+        "train_sample": index.train_sample,
+        "created": time.time(),
+    }
+    try:
+        with engine.catalog.transaction():
+            engine.catalog.set_meta("index", spec.to_meta())
+            engine.catalog.set_meta("index_snapshot", meta)
+            gen = engine.catalog.bump_generation()
+    except BaseException:
+        (folder / name).unlink(missing_ok=True)
+        raise
+    if old is not None and old != name:
+        (folder / old).unlink(missing_ok=True)
+    engine.settings["index"], engine.settings["index_snapshot"] = spec.to_meta(), meta
+    engine._generation = engine._seen_generation = gen
+    index.saved = int(main.ntotal)
+
+
+def drop(engine: Engine, spec: IndexSpec) -> None:
+    """Record ``spec`` with no snapshot (flat, or too few vectors to train) and delete the old file."""
+    old = snapshot_file(engine.settings.get("index_snapshot"))
+    with engine.catalog.transaction():
+        engine.catalog.set_meta("index", spec.to_meta())
+        engine.catalog.set_meta("index_snapshot", None)
+        gen = engine.catalog.bump_generation()
+    if old is not None:
+        (engine.path / FOLDER / old).unlink(missing_ok=True)
+    engine.settings["index"], engine.settings["index_snapshot"] = spec.to_meta(), None
+    engine._generation = engine._seen_generation = gen
+
+
+def rebuild(engine: Engine, spec: IndexSpec, *, retrain: bool, force: bool = False) -> None:
+    """Build ``main`` from the segment files, save it and serve it (holding the write lock).
+
+    Without ``force`` nothing is built below ``spec.min_vectors`` vectors (exact search serves).
+    """
+    n = len(engine.catalog.live_vector_ids()) if engine.settings.get("dim") is not None else 0
+    if spec.kind == "flat" or n == 0 or (not force and n < spec.min_vectors):
+        drop(engine, spec)
+        engine._index = None  # rebuilt from the segment files by the sync below
+        engine._generation = -1
+        engine._sync()
+        return
+    index = build(engine, spec, retrain=retrain)
+    save(engine, index, spec)
+    _maybe_gpu(engine, index)
+    engine._index = index
+
+
+def after_add(engine: Engine) -> None:
+    """Train once the store reaches ``min_vectors``; snapshot when the unsaved part is large."""
+    index = engine._index
+    if index is None or index.spec.kind == "flat":
+        return
+    try:
+        if index.main is None:
+            if len(index) >= index.spec.min_vectors:
+                rebuild(engine, index.spec, retrain=True)
+        elif index.mutable and index.main.ntotal - index.saved >= max(index.spec.min_vectors, index.saved):
+            save(engine, index, index.spec)
+    except (InvalidArgument, MemvidError, OSError, RuntimeError) as e:
+        # The records are committed; only the index is not. Search stays correct (the vectors
+        # are in memory) and the next add, compact() or build_index() tries again.
+        warnings.warn(f"Could not build or save the {index.spec.name} index of {engine.path}: {e}", RuntimeWarning, stacklevel=3)
+
+
+def after_compact(engine: Engine) -> None:
+    """Rebuild ``main`` without deleted vectors; retrain once the data outgrew the training."""
+    index = engine._index
+    if index is None or index.spec.kind == "flat":
+        return
+    n = len(index)
+    trained_on = index.trained_on or 0
+    retrain = index.main is None or (trained_on > 0 and n >= index.spec.retrain_growth * trained_on)
+    force = index.main is not None  # an index once built stays built when the store shrinks
+    rebuild(engine, index.spec, retrain=retrain, force=force)
+
+
+def info(engine: Engine) -> dict[str, Any]:
+    """The ``index`` part of ``stats()``: what is built, trained on what, and how it is served."""
+    index = engine._index
+    spec = index.spec if index is not None else IndexSpec.from_meta(engine.settings.get("index"))
+    snap = engine.settings.get("index_snapshot")
+    out: dict[str, Any] = {
+        "kind": spec.kind,
+        "factory": (index.factory if index is not None and index.factory else spec.factory),
+        "options": spec.options,
+        "search_defaults": index.params() if index is not None else {},
+        "serving": "exact",
+        "min_vectors": spec.min_vectors if spec.kind != "flat" else None,
+        "trained": False,
+        "trained_on": None,
+        "train_sample": None,
+        "vectors_in_main": 0,
+        "vectors_exact": len(index) if index is not None else 0,
+        "deleted_excluded": 0,
+        "snapshot": None,
+        "mmap": False,
+        "gpu": False,
+    }
+    if index is not None and index.main is not None:
+        out.update(
+            serving="approximate",
+            trained=bool(index.trained_on) or index.main.is_trained,
+            trained_on=index.trained_on,
+            train_sample=index.train_sample,
+            vectors_in_main=index.in_main,
+            vectors_exact=len(index) - index.in_main,
+            deleted_excluded=index.dead,
+            mmap=index.mmapped,
+            gpu=index.on_gpu,
+        )
+    if isinstance(snap, dict):
+        out["snapshot"] = {k: snap.get(k) for k in ("file", "bytes", "ntotal", "seq", "max_vector_id")}
+    return out
+
+
+def describe(engine: Engine) -> str:
+    """One line for ``info``: e.g. ``IVF-Flat (IVF632,Flat), trained on 25,000 vectors``."""
+    i = info(engine)
+    names = {"flat": "Flat (exact)", "ivf": "IVF-Flat", "ivfpq": "IVF-PQ", "hnsw": "HNSW", "lsh": "LSH"}
+    label = names.get(i["kind"], "FAISS")
+    if i["kind"] == "flat":
+        return label
+    if i["serving"] == "exact":
+        return f"{label} {i['factory'] or ''}, exact search until {i['min_vectors']:,} vectors".replace("  ", " ")
+    text = f"{label} ({i['factory']})"
+    if i["trained_on"]:
+        text += f", trained on {i['train_sample']:,} of {i['trained_on']:,} vectors"
+    if i["deleted_excluded"]:
+        text += f", {i['deleted_excluded']:,} deleted excluded until compact()"
+    return text
