@@ -703,6 +703,14 @@ def _recreate_embedding(engine: Engine) -> Embeddings:
     if not name:
         msg = f"{engine.path} records no embedding model; pass embedding= to open it."
         raise InvalidArgument(msg)
+    if _is_local_path(name):
+        # The catalog is data: it must not choose files to load (model weights can be pickles).
+        msg = (
+            f"{engine.path} records the embedding model {name!r:.200}, a path on this machine; a store's "
+            "own files never decide what is loaded from disk. Pass the embedding explicitly: "
+            "MemvidVectorStore(path, embedding=...)."
+        )
+        raise InvalidArgument(msg)
     from langchain_memvid.embeddings import SentenceTransformerEmbeddings
 
     embedding = SentenceTransformerEmbeddings(model_name=name)
@@ -722,6 +730,17 @@ def _recreate_embedding(engine: Engine) -> Embeddings:
         )
         raise StoreConfigMismatch(msg)
     return embedding
+
+
+def _is_local_path(name: str) -> bool:
+    """True for a model name that points into the file system rather than at a Hugging Face id."""
+    return (
+        name.startswith(("/", "\\", ".", "~"))
+        or "\\" in name
+        or ":" in name
+        or name.count("/") > 1
+        or Path(name).exists()
+    )
 
 
 def _model_name(embedding: Embeddings) -> str:

@@ -37,6 +37,7 @@ from .errors import (
     UnsupportedFormat,
 )
 from .frames import FORMAT_VERSION, MAX_PACK_PARTS
+from .records import MAX_TEXT_BYTES
 from .video import FrameLocation, VideoInfo
 
 # Bounds on values read from the catalog, so a crafted one cannot make a reader allocate or loop
@@ -46,6 +47,7 @@ MAX_FRAME_SIDE = 16384
 MAX_SEGMENT_FRAMES = 1 << 24
 MAX_PACKET_BYTES = 64 << 20  # one frame's packet (a QR image): a few KB to a few hundred KB
 MAX_FILE_BYTES = 1 << 40
+MAX_DIM = 1 << 16
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -201,6 +203,19 @@ def _int(value: Any, what: str, low: int = 0, high: int = 1 << 62) -> int:
     return value
 
 
+def _check_setting(key: str, value: Any) -> Any:
+    """A stored setting, checked where the engine relies on its type and range."""
+    if key in ("generation", "next_vector_id", "next_seq", "format_version"):
+        _int(value, f"setting {key!r}")
+    elif key == "dim" and value is not None:
+        _int(value, "setting 'dim'", 1, MAX_DIM)
+    elif key == "metric" and value not in ("cosine", "ip", "l2"):
+        raise _damaged("setting 'metric'", f"is {value!r:.40}, not cosine, ip or l2")
+    elif key in ("profile", "model") and value is not None and not isinstance(value, str):
+        raise _damaged(f"setting {key!r}", "is not a string")
+    return value
+
+
 def _translate(e: sqlite3.Error, path: Path) -> MemvidError:
     """The engine's error for an SQLite error on the catalog at ``path``."""
     text = str(e)
@@ -299,6 +314,7 @@ class Catalog:
         self.path = path
         uri = f"file:{path}?mode={'ro' if readonly else 'rwc'}"
         self.db = _Connection(path, uri)
+        self._has_checksums = False
         self.db.execute("PRAGMA foreign_keys = ON")
         if not readonly:
             self.db.execute("PRAGMA journal_mode = WAL")
@@ -324,6 +340,37 @@ class Catalog:
                 self.set_meta("next_seq", 1)
                 for key, value in settings.items():
                     self.set_meta(key, value)
+            elif not self.db.execute("SELECT 1 FROM checksums LIMIT 1").fetchone():
+                self._backfill_checksums()  # a catalog written before row checksums existed
+
+    def _backfill_checksums(self) -> None:
+        for key, value in self.db.execute("SELECT key, value FROM meta").fetchall():
+            self.db.execute(
+                "INSERT OR REPLACE INTO checksums VALUES ('meta', ?, ?)", (key, _meta_crc(key, value))
+            )
+        for (seq,) in self.db.execute("SELECT seq FROM segments").fetchall():
+            self._checksum_segment(seq)
+
+    def _checksum_segment(self, seq: int) -> None:
+        """Record the CRC-32s of a segment's row and frame table, computed from what SQLite stored."""
+        row = self.db.execute("SELECT * FROM segments WHERE seq = ?", (seq,)).fetchone()
+        frames = self.db.execute(
+            "SELECT frame, offset, size, pts, crc32 FROM frames WHERE seq = ? ORDER BY frame", (seq,)
+        ).fetchall()
+        self.db.executemany(
+            "INSERT OR REPLACE INTO checksums (tbl, key, crc32) VALUES (?, ?, ?)",
+            [("segments", str(seq), _segment_crc(row)), ("frames", str(seq), _frames_crc(frames))],
+        )
+
+    def _checksummed(self) -> bool:
+        """True once the catalog has row checksums (then a row without one is damage)."""
+        if not self._has_checksums:
+            try:
+                self._has_checksums = bool(self.db.execute("SELECT 1 FROM checksums LIMIT 1").fetchone())
+            except CorruptData as e:
+                if "no such table: checksums" not in str(e):
+                    raise
+        return self._has_checksums
 
     def check_version(self) -> None:
         """Refuse catalogs from a newer format.
@@ -368,13 +415,14 @@ class Catalog:
         for key, value, crc in rows:
             if not isinstance(key, str) or not isinstance(value, str):
                 raise _damaged(f"meta row {key!r:.40}", "holds values of the wrong type")
-            if crc is not None and _meta_crc(key, value) != crc:
-                msg = f"Catalog setting {key!r} fails its CRC-32; run `verify`, then `rebuild`."
+            if (crc is None and self._checksummed()) or (crc is not None and _meta_crc(key, value) != crc):
+                msg = f"Catalog setting {key!r:.60} fails its CRC-32; run `verify`, then `rebuild`."
                 raise ChecksumMismatch(msg)
             try:
-                yield key, json.loads(value)
+                parsed = json.loads(value)
             except (ValueError, RecursionError) as e:
                 raise _damaged(f"setting {key!r}", "is not JSON") from e
+            yield key, _check_setting(key, parsed)
 
     def get_meta(self, key: str) -> Any:
         """A setting's JSON value, or None (checked against its CRC-32)."""
@@ -464,10 +512,7 @@ class Catalog:
         self.db.execute("INSERT INTO segments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values)
         rows = [(n, loc.offset, loc.size, loc.pts, crc) for n, (loc, crc) in enumerate(frames)]
         self.db.executemany("INSERT INTO frames VALUES (?,?,?,?,?,?)", [(seg.seq, *r) for r in rows])
-        self.db.executemany(
-            "INSERT OR REPLACE INTO checksums (tbl, key, crc32) VALUES (?, ?, ?)",
-            [("segments", str(seg.seq), _segment_crc(values)), ("frames", str(seg.seq), _frames_crc(rows))],
-        )
+        self._checksum_segment(seg.seq)
         self.set_meta("next_seq", seg.seq + 1)
 
     def drop_segments(self, seqs: Iterable[int]) -> None:
@@ -495,7 +540,7 @@ class Catalog:
         out = []
         for r in self.db.execute("SELECT * FROM segments ORDER BY seq").fetchall():
             crc = crcs.get(str(r[0]))
-            if crc is not None and _segment_crc(r) != crc:
+            if (crc is None and self._checksummed()) or (crc is not None and _segment_crc(r) != crc):
                 msg = f"Catalog row of segment {r[0]!r} fails its CRC-32; run `verify`, then `rebuild`."
                 raise ChecksumMismatch(msg)
             out.append(_segment_row(r))
@@ -534,12 +579,44 @@ class Catalog:
         return None
 
     def integrity_problems(self) -> list[str]:
-        """SQLite's own structural check of the catalog file (b-trees, indexes, UNIQUE constraints)."""
+        """Whole-catalog checks for ``verify``; one message per problem found.
+
+        SQLite's own structural check (b-trees, indexes, UNIQUE constraints); the schema of this
+        format's tables, as SQLite stores it, against ``SCHEMA``; and checksum coverage (a row
+        without a checksum, or a checksum without a row).
+        """
+        problems: list[str] = []
         try:
-            rows = self.db.execute("PRAGMA integrity_check").fetchall()
-        except CorruptData as e:
-            return [str(e)]
-        return [str(r[0]) for r in rows if r[0] != "ok"]
+            problems += [str(r[0]) for r in self.db.execute("PRAGMA integrity_check") if r[0] != "ok"]
+            stored = {
+                str(name).lower(): (name, str(table), " ".join(str(sql).split()))
+                for name, table, sql in self.db.execute(
+                    "SELECT name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL"
+                )
+            }
+            for stmt in SCHEMA.split(";"):
+                words = stmt.replace("IF NOT EXISTS ", "").split()
+                if not words:
+                    continue
+                table = words[words.index("ON") + 1] if words[1] == "INDEX" else words[2]
+                if stored.get(words[2]) != (words[2], table, " ".join(words)):
+                    problems.append(f"the schema of {words[2]} is missing or not this format's")
+            if self._checksummed():
+                expected = {("meta", k) for (k,) in self.db.execute("SELECT key FROM meta")}
+                expected |= {
+                    (t, str(s))
+                    for (s,) in self.db.execute("SELECT seq FROM segments")
+                    for t in ("segments", "frames")
+                }
+                have = {(t, str(k)) for t, k in self.db.execute("SELECT tbl, key FROM checksums")}
+                problems += [f"{t} row {k!r:.60} has no checksum" for t, k in sorted(expected - have)]
+                problems += [
+                    f"checksum for {t} row {k!r:.60}, which does not exist"
+                    for t, k in sorted(have - expected)
+                ]
+        except MemvidError as e:
+            problems.append(str(e))
+        return problems
 
     # -- records ----------------------------------------------------------------------------
 
@@ -579,7 +656,17 @@ class Catalog:
         for chunk in _chunks(list(dict.fromkeys(ids)), 500):
             marks = ",".join("?" * len(chunk))
             query = f"SELECT * FROM records WHERE id IN ({marks})"
-            out.update((row.id, row) for row in map(_record_row, self.db.execute(query, chunk)))
+            try:
+                rows = list(map(_record_row, self.db.execute(query, chunk)))
+                asked = set(chunk)
+                stray = [row.id for row in rows if row.id not in asked]
+                if stray:  # a damaged index led the lookup to another record's row
+                    msg = f"The catalog's index returned the row of record {stray[0]!r} for another id; run `verify`, then `rebuild`."
+                    raise CorruptData(msg)
+            except CorruptData as e:
+                msg = f"{e} (reading the rows of records {', '.join(map(repr, chunk[:5]))})"
+                raise type(e)(msg) from e
+            out.update((row.id, row) for row in rows)
         return out
 
     def records_by_vector_ids(self, vector_ids: Sequence[int]) -> dict[int, RecordRow]:
@@ -639,7 +726,7 @@ def _record_row(r: Sequence[Any]) -> RecordRow:
         raise _damaged(where, "holds values of the wrong type")
     vector_id, seq = _int(r[1], where), _int(r[2], where)
     first, count = _int(r[3], where, 0, MAX_SEGMENT_FRAMES), _int(r[4], where, 1, MAX_PACK_PARTS)
-    slot, size = _int(r[5], where, 0, 1 << 32), _int(r[6], where, 0, 1 << 40)
+    slot, size = _int(r[5], where, 0, 1 << 32), _int(r[6], where, 0, MAX_TEXT_BYTES)
     try:
         metadata = json.loads(r[7])
     except (ValueError, RecursionError) as e:

@@ -21,10 +21,10 @@ and FAISS's fastest code paths); scores are converted back.
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import re
 import struct
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,61 +171,62 @@ def deserialize_vectors(data: bytes, dim: int) -> tuple[np.ndarray, np.ndarray]:
 class VectorFiles:
     """Exact vectors by vector id, read on demand from the segments' vector files.
 
-    The engine says which files exist (``track``/``forget``); the first lookup after that reads
-    each new file's id list from its tail (8 bytes a vector, layout checked as in
-    ``check_vector_file``) to map vector id -> (segment, row). Rows are then read with ``pread``,
-    so a store of any size serves ``reconstruct`` and exact re-ranking without loading vectors.
+    The engine says which files exist (``track``/``forget``); the first lookup after that maps
+    each new file read-only and reads its id list (its tail; layout checked as in
+    ``check_vector_file``) into a vector id -> (segment, row) table of 8 bytes a vector. Rows are
+    then copied out of the mapped files, so a store of any size serves ``reconstruct`` and exact
+    re-ranking without loading its vectors; mapped pages are page cache, not process memory.
     """
 
     _HEAD = 2 * _FAISS_HEADER.size + _FAISS_COUNT.size
 
-    def __init__(self, folder: Path, dim: int, max_open: int = 64) -> None:
-        self.folder, self.dim, self.max_open = folder, dim, max_open
+    def __init__(self, folder: Path, dim: int) -> None:
+        self.folder, self.dim = folder, dim
         self._names: dict[int, str] = {}
         self._pending: set[int] = set()
-        self._seq = np.full(0, -1, np.int64)  # by vector id
-        self._row = np.zeros(0, np.int64)
-        self._fds: OrderedDict[int, int] = OrderedDict()
+        self._seq = np.full(0, -1, np.int32)  # by vector id
+        self._row = np.zeros(0, np.int32)
+        self._rows: dict[int, np.ndarray] = {}  # seq -> (n, dim) view of the mapped file
 
     def track(self, seq: int, name: str) -> None:
         """A segment's vector file (``name`` inside the folder) now holds live vectors."""
         self._names[seq] = name
         self._pending.add(seq)
+        self._rows.pop(seq, None)
 
     def forget(self, seq: int) -> None:
-        """The segment is gone (compacted away)."""
+        """The segment is gone (compacted away); its mapping is released."""
         self._names.pop(seq, None)
         self._pending.discard(seq)
-        fd = self._fds.pop(seq, None)
-        if fd is not None:
-            os.close(fd)
+        self._rows.pop(seq, None)
 
     def close(self) -> None:
-        """Close every open file."""
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        """Release every mapping."""
+        self._rows.clear()
 
-    def _fd(self, seq: int) -> int:
-        fd = self._fds.get(seq)
-        if fd is None:
-            fd = open_regular(self.folder / self._names[seq])
-            self._fds[seq] = fd
-            if len(self._fds) > self.max_open:
-                os.close(self._fds.popitem(last=False)[1])
-        else:
-            self._fds.move_to_end(seq)
-        return fd
+    def _matrix(self, seq: int) -> np.ndarray:
+        rows = self._rows.get(seq)
+        if rows is None:
+            name = self._names[seq]
+            fd = open_regular(self.folder / name)
+            try:
+                size = os.fstat(fd).st_size
+                mapped = mmap.mmap(fd, size, access=mmap.ACCESS_READ) if size else b""
+            finally:
+                os.close(fd)
+            n = self._layout(mapped, name)
+            rows = np.frombuffer(mapped, dtype="<f4", count=n * self.dim, offset=self._HEAD)
+            rows = rows.reshape(n, self.dim)
+            self._rows[seq] = rows
+        return rows
 
-    def _map(self, seq: int) -> None:
-        fd, name = self._fd(seq), self._names[seq]
-        size = os.fstat(fd).st_size
-        head = os.pread(fd, self._HEAD, 0)
+    def _layout(self, data: Any, name: str) -> int:
+        """The number of vectors in a mapped vector file, after checking every size in it."""
         n = -1
-        if len(head) == self._HEAD:
-            outer = _FAISS_HEADER.unpack_from(head, 0)
-            inner = _FAISS_HEADER.unpack_from(head, _FAISS_HEADER.size)
-            count = _FAISS_COUNT.unpack_from(head, 2 * _FAISS_HEADER.size)[0]
+        if len(data) >= self._HEAD + _FAISS_COUNT.size:
+            outer = _FAISS_HEADER.unpack_from(data, 0)
+            inner = _FAISS_HEADER.unpack_from(data, _FAISS_HEADER.size)
+            count = _FAISS_COUNT.unpack_from(data, 2 * _FAISS_HEADER.size)[0]
             n = outer[2]
             if not (
                 outer[0] == b"IxM2"
@@ -233,21 +234,30 @@ class VectorFiles:
                 and outer[1] == inner[1] == self.dim
                 and inner[2] == n >= 0
                 and count == n * self.dim
-                and size == self._HEAD + _FAISS_COUNT.size + n * (4 * self.dim + 8)
+                and len(data) == self._HEAD + _FAISS_COUNT.size + n * (4 * self.dim + 8)
+                and _FAISS_COUNT.unpack_from(data, self._HEAD + 4 * n * self.dim)[0] == n
             ):
                 n = -1
-        tail = os.pread(fd, 8 + 8 * n, size - 8 - 8 * n) if n >= 0 else b""
-        if n < 0 or len(tail) != 8 + 8 * n or _FAISS_COUNT.unpack_from(tail, 0)[0] != n:
+        if n < 0:
             msg = f"Vector file {name} does not have the layout of this store's vector files; run `verify`."
             raise CorruptData(msg)
-        ids = np.frombuffer(tail, dtype="<i8", offset=8).astype(np.int64)
-        if n and (ids.min() < 0 or ids.max() > 1 << 40):
-            msg = f"Vector file {name} holds out-of-range vector ids; run `verify`."
+        return int(n)
+
+    def _map(self, seq: int) -> None:
+        rows = self._matrix(seq)
+        n = len(rows)
+        base: Any = rows.base
+        while getattr(base, "base", None) is not None:  # the mmap under numpy's views
+            base = base.base
+        tail = self._HEAD + 4 * n * self.dim + _FAISS_COUNT.size
+        ids = np.frombuffer(base, dtype="<i8", count=n, offset=tail).astype(np.int64)
+        if n and (ids.min() < 0 or ids.max() >= 1 << 40):
+            msg = f"Vector file {self._names[seq]} holds out-of-range vector ids; run `verify`."
             raise CorruptData(msg)
         if n and ids.max() >= len(self._seq):
             grow = max(int(ids.max()) + 1, 2 * len(self._seq)) - len(self._seq)
-            self._seq = np.concatenate([self._seq, np.full(grow, -1, np.int64)])
-            self._row = np.concatenate([self._row, np.zeros(grow, np.int64)])
+            self._seq = np.concatenate([self._seq, np.full(grow, -1, np.int32)])
+            self._row = np.concatenate([self._row, np.zeros(grow, np.int32)])
         self._seq[ids] = seq
         self._row[ids] = np.arange(n)
 
@@ -263,22 +273,19 @@ class VectorFiles:
         ids = np.asarray(ids, dtype=np.int64)
         inside = (ids >= 0) & (ids < len(self._seq))
         seqs = np.where(inside, self._seq[np.where(inside, ids, 0)], -1)
-        if (seqs < 0).any() or not all(int(s) in self._names for s in np.unique(seqs)):
+        if (seqs < 0).any():
             msg = f"Vectors {ids[seqs < 0][:5].tolist()} are in no segment vector file; run `verify`."
             raise CorruptData(msg)
         out = np.empty((len(ids), self.dim), np.float32)
-        row_bytes = 4 * self.dim
-        for seq in np.unique(seqs):
-            fd = self._fd(int(seq))
-            where = np.flatnonzero(seqs == seq)
-            for n, row in zip(where, self._row[ids[where]], strict=True):
-                data = os.pread(fd, row_bytes, self._HEAD + int(row) * row_bytes)
-                if len(data) != row_bytes:
-                    msg = (
-                        f"Vector file {self._names[int(seq)]} is shorter than its header says; run `verify`."
-                    )
-                    raise CorruptData(msg)
-                out[n] = np.frombuffer(data, dtype="<f4")
+        rows = self._row[ids]
+        order = np.argsort(seqs, kind="stable")
+        bounds = np.flatnonzero(np.diff(seqs[order])) + 1
+        for part in np.split(order, bounds):
+            seq = int(seqs[part[0]])
+            if seq not in self._names:
+                msg = f"Vectors {ids[part][:5].tolist()} point at a segment that is gone; run `verify`."
+                raise CorruptData(msg)
+            out[part] = self._matrix(seq)[rows[part]]
         return out
 
 
@@ -720,6 +727,12 @@ class VectorIndex:
         self._hnsw = self._ivf is None and hnsw is not None
         self._quantizer_hnsw = any_ivf is not None and find_hnsw(any_ivf.quantizer) is not None
         self._hamming = find_inner(main, faiss.IndexLSH) is not None
+        pq: Any = faiss.downcast_index(any_ivf) if any_ivf is not None else None
+        if isinstance(pq, faiss.IndexIVFPQ) and pq.precomputed_table.size() * 4 > pq.ntotal * pq.code_size:
+            # IVF-PQ's per-list distance tables (nlist x m x 256 floats: 188 MiB at 4,000 lists
+            # and m=48) would outweigh the codes themselves; computing them per query is cheap.
+            pq.use_precomputed_table = -1
+            pq.precomputed_table.resize(0)
         # Defaults inside the index too, for wrappers (factory strings) that ignore search params.
         if any_ivf is not None:
             nlist = int(any_ivf.nlist)
@@ -844,7 +857,7 @@ class VectorIndex:
     def _mask_selector(self, mask: np.ndarray) -> tuple[np.ndarray, Any]:
         """(bitmap to keep alive, selector) admitting the True positions of ``mask``."""
         bits = np.packbits(mask, bitorder="little")
-        return bits, faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+        return bits, faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))  # n counts bytes
 
     def _allowed_mask(self, allowed: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         """``allowed`` as a boolean mask by vector id, or (given labels) by position."""

@@ -54,7 +54,9 @@ def snapshot_file(snap: Any) -> str | None:
         return None
     name = snap.get("file") if isinstance(snap, dict) else None
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        msg = f"The catalog names the index snapshot {name!r}, which is not a plain snapshot name; refusing it."
+        msg = (
+            f"The catalog names the index snapshot {name!r}, which is not a plain snapshot name; refusing it."
+        )
         raise UnsafePath(msg)
     return name
 
@@ -180,7 +182,16 @@ def build(engine: Engine, spec: IndexSpec, *, retrain: bool) -> VectorIndex:
     live = np.sort(np.asarray(engine.catalog.live_vector_ids(), dtype=np.int64))
     current = engine._index
     template = None
-    if not retrain and current is not None and current.main is not None and current.spec == spec:
+    reusable = current is not None and current.main is not None and current.spec == spec
+    if (
+        reusable
+        and current is not None
+        and current.mmapped
+        and current.factory
+        and not current.factory.startswith("IVF")
+    ):
+        reusable = False  # a zero-copy memory-mapped index must not be cloned and reset
+    if not retrain and reusable and current is not None:
         name = snapshot_file(engine.settings.get("index_snapshot"))
         main_now = current.cpu_main()
         if main_now is not None and not main_now.is_trained:  # pragma: no cover - defensive
@@ -286,15 +297,26 @@ def rebuild(engine: Engine, spec: IndexSpec, *, retrain: bool, force: bool = Fal
     """
     n = len(engine.catalog.live_vector_ids()) if engine.settings.get("dim") is not None else 0
     if spec.kind == "flat" or n == 0 or (not force and n < spec.min_vectors):
-        drop(engine, spec)
+        current = engine._index
+        if (
+            engine.settings.get("index_snapshot") is not None
+            or IndexSpec.from_meta(engine.settings.get("index")) != spec
+        ):
+            drop(engine, spec)
+        if current is not None and current.main is None and current.spec == spec:
+            return  # the exact part already holds every vector
         engine._index = None  # rebuilt from the segment files by the sync below
         engine._generation = -1
         engine._sync()
         return
     index = build(engine, spec, retrain=retrain)
     save(engine, index, spec)
-    _maybe_gpu(engine, index)
-    engine._index = index
+    # Serve the snapshot as any reader would: lists grown by appending hold up to a third more
+    # memory than a freshly read index (measured: IVF-Flat at 1M, 1.98 GiB built vs 1.5 read).
+    del index
+    engine._index = None
+    engine._generation = -1
+    engine._sync()
 
 
 def after_add(engine: Engine) -> None:
@@ -311,7 +333,11 @@ def after_add(engine: Engine) -> None:
     except (InvalidArgument, MemvidError, OSError, RuntimeError) as e:
         # The records are committed; only the index is not. Search stays correct (the vectors
         # are in memory) and the next add, compact() or build_index() tries again.
-        warnings.warn(f"Could not build or save the {index.spec.name} index of {engine.path}: {e}", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"Could not build or save the {index.spec.name} index of {engine.path}: {e}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def after_compact(engine: Engine) -> None:
@@ -335,7 +361,7 @@ def info(engine: Engine) -> dict[str, Any]:
         "kind": spec.kind,
         "factory": (index.factory if index is not None and index.factory else spec.factory),
         "options": spec.options,
-        "search_defaults": index.params() if index is not None else {},
+        "search_defaults": index.params() if index is not None and index.main is not None else {},
         "serving": "exact",
         "min_vectors": spec.min_vectors if spec.kind != "flat" else None,
         "trained": False,
@@ -366,14 +392,15 @@ def info(engine: Engine) -> dict[str, Any]:
 
 
 def describe(engine: Engine) -> str:
-    """One line for ``info``: e.g. ``IVF-Flat (IVF632,Flat), trained on 25,000 vectors``."""
+    """One line for ``info``, e.g. ``IVF-Flat (IVF632,Flat), trained on 25,000 of 25,000 vectors``."""
     i = info(engine)
     names = {"flat": "Flat (exact)", "ivf": "IVF-Flat", "ivfpq": "IVF-PQ", "hnsw": "HNSW", "lsh": "LSH"}
     label = names.get(i["kind"], "FAISS")
     if i["kind"] == "flat":
         return label
     if i["serving"] == "exact":
-        return f"{label} {i['factory'] or ''}, exact search until {i['min_vectors']:,} vectors".replace("  ", " ")
+        name = f"{label} ({i['factory']})" if i["kind"] == "factory" else label
+        return f"{name}, exact search until {i['min_vectors']:,} vectors"
     text = f"{label} ({i['factory']})"
     if i["trained_on"]:
         text += f", trained on {i['train_sample']:,} of {i['trained_on']:,} vectors"

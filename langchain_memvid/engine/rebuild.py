@@ -85,11 +85,13 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _DEMUX_ERRORS = (MemvidError, av.FFmpegError, AttributeError, IndexError, ValueError, OverflowError)
 
 
-def _demux(path: Path) -> tuple[VideoInfo | None, list[tuple[FrameLocation, bytes]]]:
+def _demux(path: Path, report: RebuildReport) -> tuple[VideoInfo | None, list[tuple[FrameLocation, bytes]]]:
     """The container's own packet list, or none when the container is too damaged to read."""
     try:
         return probe(path), list(scan_packets(path))
-    except _DEMUX_ERRORS:
+    except _DEMUX_ERRORS as e:
+        detail = str(e) if isinstance(e, MemvidError) else f"{path.name}: not a readable video ({e})"
+        report.problems.append(f"{detail}; scanning the file for frames")
         return None, []
 
 
@@ -125,34 +127,37 @@ def _png_info(blob: bytes) -> VideoInfo:
 
 
 def _read_segment(path: Path, report: RebuildReport, decoder: str) -> _Segment | None:
-    info, packets = _demux(path)
+    info, packets = _demux(path, report)
     located: dict[int, tuple[FrameLocation, int]] = {}
     payloads: dict[int, tuple[FrameHeader, bytes]] = {}
-    failed = 0
+    decoded: set[tuple[int, int]] = set()  # (offset, size) of packets that decoded
 
-    def decode(loc: FrameLocation, data: bytes, info: VideoInfo, position: int | None) -> bool:
+    def decode(loc: FrameLocation, data: bytes, info: VideoInfo, position: int | None) -> None:
         try:
             header, body = parse_frame(qr.decode(decode_packet(data, info), backend=decoder))
         except MemvidError:
             if position is not None:  # the container says where it is, even if it is damaged
                 located.setdefault(position, (loc, zlib.crc32(data)))
-            return False
+            return
+        decoded.add((loc.offset, loc.size))
+        if position is None:  # found by scanning: the timestamp follows from the frame number
+            loc = FrameLocation(loc.offset, loc.size, round(header.frame / (30 * info.time_base)))
         # A frame's own header says where it belongs, so one lost frame does not shift the rest.
         if header.frame not in payloads:
             payloads[header.frame] = (header, body)
             located[header.frame] = (loc, zlib.crc32(data))
-        return True
 
     for n, (loc, data) in enumerate(packets):
-        if info is not None and not decode(loc, data, info, n):
-            failed += 1
-    if info is None or (failed and info.codec == "png"):
+        if info is not None:
+            decode(loc, data, info, n)
+    # Demuxing can also lose frames without failing on any (a damaged sample table): a PNG video
+    # is always scanned too; packets already decoded from the same bytes are skipped.
+    if info is None or info.codec == "png":
         blobs = _scan_png(read_regular(path))
         if blobs and info is None:
             info = _png_info(blobs[0][1])
-        decoded_at = {loc.offset for loc, _ in located.values() if loc.offset in {b[0].offset for b in blobs}}
         for loc, blob in blobs:
-            if loc.offset not in decoded_at and info is not None:
+            if (loc.offset, loc.size) not in decoded and info is not None:
                 decode(loc, blob, info, None)
     if info is None or not payloads:
         report.problems.append(f"{path.name}: no readable frame; segment skipped")
@@ -297,8 +302,21 @@ def rebuild_store(
         if seg is not None:
             _decode_segment(seg, report)
             segments.append(seg)
-    segments.sort(key=lambda s: s.seq)
+    segments.sort(key=lambda s: (s.seq, _created(s.header)))
+    # Two files with one sequence number: a write that crashed before its commit, whose number the
+    # next write reused (writers delete such files, but a copy may hold both). The later one is
+    # the committed one.
+    unique = {seg.seq: seg for seg in segments}
+    report.problems += [
+        f"{seg.name}: same sequence number as {unique[seg.seq].name}, which is newer; skipped"
+        for seg in segments
+        if unique[seg.seq] is not seg
+    ]
+    segments = list(unique.values())
     settings = _settings(segments)
+    index = _recorded_index(root)
+    if index is not None:
+        settings["index"] = index  # not its snapshot: vector ids are renumbered, the index rebuilt
     hashes = _recorded_vector_hashes(root)
     live: dict[str, tuple[_Segment, Record, int, int, int, np.ndarray | None]] = {}
     for seg in segments:
@@ -337,6 +355,21 @@ def _settings(segments: list[_Segment]) -> dict[str, Any]:
         settings.update({k: v for k, v in emb.items() if v is not None})
         settings["profile"] = seg.header.get("profile", settings["profile"])
     return settings
+
+
+def _recorded_index(root: Path) -> Any:
+    """The index choice (``Engine(index=...)``) the old catalog recorded, or None."""
+    path = root / Catalog.FILE
+    if not path.is_file():
+        return None
+    try:
+        catalog = Catalog(path, readonly=True)
+        try:
+            return catalog.get_meta("index")
+        finally:
+            catalog.close()
+    except (sqlite3.Error, MemvidError, ValueError):
+        return None
 
 
 def _recorded_vector_hashes(root: Path) -> dict[str, str]:

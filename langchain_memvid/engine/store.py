@@ -5,6 +5,7 @@ Layout (all paths relative to the store folder, so a store can be copied or sync
     catalog.sqlite          the source of truth for what is live
     segments/NAME.mov       QR frames: the only place record text is stored
     segments/NAME.faiss     the segment's vectors, written with FAISS's own writer
+    index/GEN-TOKEN.faiss   the trained approximate index, when the store has one (see indexing.py)
     tmp/                    files of a write in progress; deleted by the next writer
     LOCK                    the cross-process write lock
 
@@ -32,13 +33,14 @@ import filelock
 import numpy as np
 import zstandard
 
-from . import qr
+from . import indexing, qr
 from .catalog import Catalog, RecordRow, SegmentRow
 from .errors import (
     ChecksumMismatch,
     CorruptData,
     InvalidArgument,
     InvalidRecord,
+    InvalidVector,
     LimitExceeded,
     MemvidError,
     NotAStore,
@@ -51,7 +53,15 @@ from .errors import (
 from .files import open_regular, read_regular
 from .filters import Filter, compile_filter
 from .frames import KIND_DICTIONARY, KIND_RECORDS, MAX_PACK_BYTES, decompress, parse_frame
-from .index import VectorIndex, check_metric, deserialize_vectors, prepare_vectors
+from .index import (
+    SEARCH_KEYS,
+    IndexSpec,
+    VectorFiles,
+    VectorIndex,
+    check_metric,
+    deserialize_vectors,
+    prepare_vectors,
+)
 from .profiles import get_profile
 from .records import PackReader, Record, encode_record
 from .segments import BuiltSegment, SegmentBuilder, fsync_dir
@@ -130,7 +140,26 @@ class Engine:
         decoder: str = "zxing",
         lock_timeout: float = 60.0,
         segment_records: int = SEGMENT_RECORDS,
+        index: str | None = None,
+        index_options: Mapping[str, Any] | None = None,
     ) -> None:
+        """Open (or create) the store at ``path``.
+
+        ``index`` picks the vector index when the store is created: ``flat`` (exact, the default),
+        ``ivf``, ``ivfpq``, ``hnsw``, ``lsh`` or a FAISS factory string; ``index_options`` tunes it
+        (build options such as ``nlist``, ``m``, ``M``, ``min_vectors``; search defaults
+        ``nprobe``, ``efSearch``, ``refine``, ``exact_max``; and per-open ``mmap`` and ``gpu``).
+        The choice is recorded in the store; reopening uses it, and build options that differ from
+        it raise ``StoreConfigMismatch`` (``build_index()`` changes the index). See docs/indexes.md.
+        """
+        # A new store takes ``index`` (default flat); an existing one keeps what it recorded, so
+        # options without ``index`` are checked against that further down.
+        reopen = index is None and (Path(path) / Catalog.FILE).exists()
+        spec, self._open_opts = IndexSpec.parse(
+            None if reopen else index, None if reopen else index_options, metric or "l2"
+        )
+        if not reopen and dim is not None and spec.kind != "flat":
+            IndexSpec.parse(index, index_options, metric or "cosine")[0].new_index(dim, metric or "cosine", 1)
         self.path = Path(path)
         self.encoder, self.decoder = encoder, decoder
         self.lock_timeout = lock_timeout
@@ -147,6 +176,7 @@ class Engine:
             "metric": metric or "cosine",
             "model": model,
             "profile": get_profile(profile).name,
+            "index": spec.to_meta(),
         }
         try:
             # An existing store opens without waiting for a writer in another process: this
@@ -160,6 +190,18 @@ class Engine:
         self.catalog.check_version()
         settings = self.catalog.settings()
         self._check_settings(settings, dim, metric)
+        recorded = IndexSpec.from_meta(settings.get("index"))
+        given = IndexSpec.parse(recorded.name if reopen else index, index_options, str(settings["metric"]))
+        spec, self._open_opts = given
+        want = spec.build_options()
+        have = recorded.build_options()
+        if (
+            index is not None and (spec.kind, spec.factory, want) != (recorded.kind, recorded.factory, have)
+        ) or any(have.get(k) != v for k, v in want.items()):
+            msg = f"The store was built with index {recorded.name!r} {have}, not {spec.name!r} {want}; open it without index options, or change its index with build_index()."
+            raise StoreConfigMismatch(msg)
+        self._search_opts = {k: v for k, v in spec.options.items() if k in SEARCH_KEYS}
+        self._vector_files: VectorFiles | None = None
         self.settings = settings
         self.profile = get_profile(settings["profile"])
         self._fds: OrderedDict[int, int] = OrderedDict()
@@ -192,7 +234,7 @@ class Engine:
                 msg = f"No memvid store at {self.path}."
                 raise StoreNotFound(msg)
             if self.path.exists() and any(
-                p.name not in ("segments", "tmp", "LOCK") for p in self.path.iterdir()
+                p.name not in ("segments", "tmp", "LOCK", indexing.FOLDER) for p in self.path.iterdir()
             ):
                 msg = f"{self.path} is a folder with other content and no catalog; refusing to use it as a store. Pass an empty or new folder."
                 raise NotAStore(msg)
@@ -202,7 +244,15 @@ class Engine:
                 # _clean_orphans deletes: the records' only copy. Recovery is `rebuild`.
                 msg = f"{self.path} holds segment videos but no {Catalog.FILE}; refusing to open it as a new, empty store. Run `rebuild` to recreate the catalog from the videos."
                 raise NotAStore(msg)
-        names = (Catalog.FILE, f"{Catalog.FILE}-wal", f"{Catalog.FILE}-shm", "LOCK", "segments", "tmp")
+        names = (
+            Catalog.FILE,
+            f"{Catalog.FILE}-wal",
+            f"{Catalog.FILE}-shm",
+            "LOCK",
+            "segments",
+            "tmp",
+            indexing.FOLDER,
+        )
         for sub in (self.path, *(self.path / n for n in names)):
             if sub.is_symlink():
                 msg = (
@@ -242,6 +292,8 @@ class Engine:
         for file in (self.path / "segments").iterdir():
             if file.stem not in live and file.suffix in (".mov", ".faiss"):
                 file.unlink(missing_ok=True)
+        with suppress(MemvidError):
+            indexing.clean_folder(self.path, indexing.snapshot_file(self.catalog.get_meta("index_snapshot")))
 
     # -- properties ----------------------------------------------------------------------
 
@@ -270,6 +322,9 @@ class Engine:
             for fd in self._fds.values():
                 os.close(fd)
             self._fds.clear()
+            if self._vector_files is not None:
+                self._vector_files.close()
+            self._index = None  # releases a memory-mapped index
             self.catalog.close()
 
     def __enter__(self) -> Engine:
@@ -303,13 +358,24 @@ class Engine:
             gen = self._seen_generation = self.catalog.generation()
             settings = self.catalog.settings()
             segments = {s.seq: s for s in self.catalog.segments()}
-            live = set(self.catalog.live_vector_ids())
+            live = np.sort(np.asarray(self.catalog.live_vector_ids(), dtype=np.int64))
         dim = settings.get("dim")
+        spec = IndexSpec.from_meta(settings.get("index"))
+        snap = settings.get("index_snapshot")
         index = self._index
-        rebuild_all = index is None or any(seq not in segments for seq in self._segments)
-        if dim is not None and (rebuild_all or index is None):
-            index = VectorIndex(int(dim), str(settings["metric"]))
-            new = list(segments.values())
+        rebuild_all = (
+            index is None
+            or any(seq not in segments for seq in self._segments)
+            or index.spec != spec
+            or snap != self.settings.get("index_snapshot")
+        )
+        warm = list(segments.values()) if rebuild_all else []
+        if dim is not None and rebuild_all:
+            self._track_vector_files(int(dim), segments)
+            index, covered = indexing.open_index(
+                self, int(dim), str(settings["metric"]), spec, snap, live, gen
+            )
+            new = [s for s in segments.values() if s.seq > covered]
         else:
             new = [s for seq, s in segments.items() if seq not in self._segments]
         loaded = []
@@ -318,21 +384,22 @@ class Engine:
                 if seg.kind != "records":
                     continue
                 ids, vectors = self._load_vectors(seg, int(settings["dim"]))
-                keep = np.fromiter((i in live for i in ids), dtype=bool, count=len(ids))
+                keep = np.isin(ids, live)
                 loaded.append((ids[keep], vectors[keep]))
         # Everything is read: apply it.
         if index is not None:
             for ids, vectors in loaded:
                 index.add(ids, vectors)
             if not rebuild_all:
-                stale = [int(i) for i in faiss_ids(index) if int(i) not in live]
-                index.remove(stale)
+                index.remove(np.setdiff1d(index.ids(), live, assume_unique=True))
         self._index = index
         self.settings = settings
         for seq in [s for s in self._segments if s not in segments]:
             self._close_fd(seq)
         self._segments = segments
-        for seg in new:
+        if dim is not None:
+            self._track_vector_files(int(dim), segments)
+        for seg in warm or new:
             self._warm(seg)
         self._packs.clear()
         self._metadata = None
@@ -395,9 +462,20 @@ class Engine:
             InvalidRecord: a record's id, text or metadata cannot be stored (nothing is written).
             InvalidVector: a vector has the wrong dimension or NaN/inf (nothing is written).
         """
+        if not isinstance(records, Sequence) or isinstance(records, (str, bytes)):
+            msg = f"records must be a list of Record, got {type(records).__name__}."
+            raise InvalidArgument(msg)
         if len(records) == 0:
             return []
-        vector_list = list(vectors) if not isinstance(vectors, np.ndarray) else vectors
+        for n, rec in enumerate(records):
+            if not isinstance(rec, Record):
+                msg = f"records[{n}] is a {type(rec).__name__}, not a Record(id, text, metadata)."
+                raise InvalidRecord(msg)
+        try:
+            vector_list = list(vectors) if not isinstance(vectors, np.ndarray) else vectors
+        except TypeError as e:
+            msg = f"vectors must be a list or array with one vector per record, got {type(vectors).__name__}."
+            raise InvalidArgument(msg) from e
         if len(vector_list) != len(records):
             msg = f"Got {len(records)} records and {len(vector_list)} vectors; pass one vector per record."
             raise InvalidArgument(msg)
@@ -405,8 +483,11 @@ class Engine:
         keep = [i for i, r in enumerate(records) if last.get(r.id if isinstance(r.id, str) else None) == i]
         encoded = [encode_record(records[i]) for i in keep]
         with self._writer():
-            dim = self.dim or int(np.asarray(vector_list[0], dtype=np.float32).size)
+            dim = self.dim or _vector_size(vector_list[0])
             prepared = prepare_vectors([vector_list[i] for i in keep], dim, self.metric)
+            spec = IndexSpec.from_meta(self.settings.get("index"))
+            if self.dim is None and spec.kind != "flat":
+                spec.new_index(dim, self.metric, 1)  # impossible settings fail before anything is written
             first_vid = int(self.catalog.get_meta("next_vector_id") or 0)
             vids = np.arange(first_vid, first_vid + len(encoded), dtype=np.int64)
             settings = {**self.settings, "dim": dim}
@@ -455,15 +536,18 @@ class Engine:
                 raise
             self.settings["dim"] = dim
             if self._index is None:
-                self._index = VectorIndex(dim, self.metric)
+                self._index = VectorIndex(
+                    dim, self.metric, spec, source=self._exact_vectors, search=self._search_opts
+                )
             self._index.remove(replaced)
             self._index.add(vids, prepared)
             self._after_commit(gen, built)
+            indexing.after_add(self)
         return [e.id for e in encoded]
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete records by id; unknown ids are ignored. Returns how many were deleted."""
-        wanted = [i for i in dict.fromkeys(ids) if isinstance(i, str)]
+        wanted = [i for i in dict.fromkeys(_id_list(ids)) if isinstance(i, str)]
         if not wanted:
             return 0
         with self._writer():
@@ -549,6 +633,7 @@ class Engine:
                 for name in (dead.video_file, dead.index_file):
                     (self.path / "segments" / name).unlink(missing_ok=True)
             fsync_dir(self.path / "segments")
+            indexing.after_compact(self)
             after = self.catalog.stats()
             return {
                 "video_bytes_before": before["video_bytes"],
@@ -597,11 +682,31 @@ class Engine:
     def _after_commit(self, gen: int, built: list[BuiltSegment]) -> None:
         """Bring the in-memory view up to the commit this process just made."""
         self._segments = {s.seq: s for s in self.catalog.segments()}
+        if self.dim is not None:
+            self._track_vector_files(int(self.dim), self._segments)
         for seg in built:
             self._dicts[seg.seq] = seg.dictionary
         self._packs.clear()
         self._metadata = None
         self._generation = gen
+
+    def _track_vector_files(self, dim: int, segments: Mapping[int, SegmentRow]) -> None:
+        """Tell the exact-vector reader which segment vector files exist."""
+        if self._vector_files is None or self._vector_files.dim != dim:
+            self._vector_files = VectorFiles(self.path / "segments", dim)
+        files = self._vector_files
+        for seq in [s for s in files._names if s not in segments]:
+            files.forget(seq)
+        for seq, seg in segments.items():
+            if seg.kind == "records" and files._names.get(seq) != seg.index_file:
+                files.track(seq, seg.index_file)
+
+    def _exact_vectors(self, vector_ids: np.ndarray) -> np.ndarray:
+        """Exact vectors of live ids, read from the segment vector files (for ANN indexes)."""
+        if self._vector_files is None:
+            msg = "The store has no vectors yet."
+            raise InvalidArgument(msg)
+        return self._vector_files.get(vector_ids)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -609,7 +714,8 @@ class Engine:
         """The live records among ``ids``, in the order asked; unknown ids are skipped."""
         with self._lock:
             self._sync()
-            rows = self.catalog.records([i for i in ids if isinstance(i, str)])
+            ids = [i for i in _id_list(ids) if isinstance(i, str)]
+            rows = self.catalog.records(ids)
             found = self._read_rows(list(rows.values()))
             return [found[i] for i in dict.fromkeys(ids) if i in found]
 
@@ -635,7 +741,8 @@ class Engine:
         with self._lock:
             self._sync()
             out = {}
-            for rid, row in self.catalog.records(list(ids)).items():
+            wanted = [i for i in _id_list(ids) if isinstance(i, str)]
+            for rid, row in self.catalog.records(wanted).items():
                 seg = self._segment(row.seq, rid)
                 (loc, _), *_ = self.catalog.frames(row.seq, row.first_frame, 1)
                 out[rid] = Location(
@@ -820,45 +927,68 @@ class Engine:
         *,
         filter: Filter | None = None,
         with_vectors: bool = False,
+        search_params: Mapping[str, int] | None = None,
     ) -> list[Hit]:
         """The k nearest live records to ``query``, filtered before the search.
 
         Scores: cosine similarity (``cosine``), inner product (``ip``) or Euclidean distance
         (``l2``). A filter restricts the candidate set first, so k results come back whenever at
-        least k records match.
+        least k records match. ``search_params`` sets this query's knobs (``nprobe``,
+        ``efSearch``, ``refine``, ``exact_max``; see docs/indexes.md).
         """
-        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
-            msg = f"k must be a positive integer, got {k!r}."
-            raise InvalidArgument(msg)
-        predicate = compile_filter(filter)
         with self._lock:
-            self._sync()
-            if self._index is None or self.dim is None or len(self._index) == 0:
-                return []
-            q = prepare_vectors(query, self.dim, self.metric, what="query vector")
-            allowed = None
-            if predicate is not None:
-                allowed = np.fromiter(
-                    (vid for vid, meta in self._all_metadata().items() if predicate(meta)), dtype=np.int64
-                )
-                if not len(allowed):
-                    return []
-            scores, ids = self._index.search(q, k, allowed)
-            pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=False) if i >= 0]
-            rows = self.catalog.records_by_vector_ids([i for i, _ in pairs])
+            pairs, rows = self._nearest(query, k, filter, search_params)
             records = self._read_rows([rows[i] for i, _ in pairs if i in rows])
-            vectors = self._index.reconstruct([i for i, _ in pairs]) if with_vectors else None
+            vectors = None
+            if with_vectors and self._index is not None:
+                vectors = self._index.reconstruct([i for i, _ in pairs])
             return [
                 Hit(records[rows[vid].id], score, vectors[n] if vectors is not None else None)
                 for n, (vid, score) in enumerate(pairs)
                 if vid in rows and rows[vid].id in records  # a record deleted by a racing commit
             ]
 
+    def search_ids(
+        self,
+        query: Any,
+        k: int,
+        *,
+        filter: Filter | None = None,
+        search_params: Mapping[str, int] | None = None,
+    ) -> list[tuple[str, float]]:
+        """Like ``search``, as (record id, score) pairs, without reading texts from the video."""
+        with self._lock:
+            pairs, rows = self._nearest(query, k, filter, search_params)
+            return [(rows[vid].id, score) for vid, score in pairs if vid in rows]
+
+    def _nearest(
+        self, query: Any, k: int, filter: Filter | None, search_params: Mapping[str, int] | None
+    ) -> tuple[list[tuple[int, float]], dict[int, RecordRow]]:
+        """(vector id, score) of the k nearest live vectors, and their catalog rows."""
+        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+            msg = f"k must be a positive integer, got {k!r}."
+            raise InvalidArgument(msg)
+        predicate = compile_filter(filter)
+        self._sync()
+        if self._index is None or self.dim is None or len(self._index) == 0:
+            return [], {}
+        q = prepare_vectors(query, self.dim, self.metric, what="query vector")
+        allowed = None
+        if predicate is not None:
+            allowed = np.fromiter(
+                (vid for vid, meta in self._all_metadata().items() if predicate(meta)), dtype=np.int64
+            )
+            if not len(allowed):
+                return [], {}
+        scores, ids = self._index.search(q, k, allowed, search_params)
+        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=False) if i >= 0]
+        return pairs, self.catalog.records_by_vector_ids([i for i, _ in pairs])
+
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors (normalised under cosine) of live records."""
         with self._lock:
             self._sync()
-            found = self.catalog.vector_ids(list(ids))
+            found = self.catalog.vector_ids([i for i in _id_list(ids) if isinstance(i, str)])
             if self._index is None or not found:
                 return {}
             mat = self._index.reconstruct(list(found.values()))
@@ -881,7 +1011,8 @@ class Engine:
                 metric=self.metric,
                 model=self.model,
                 profile=self.profile.name,
-                index_type="Flat (exact)",
+                index_type=indexing.describe(self),
+                index=indexing.info(self),
                 vectors_in_index=len(self._index) if self._index is not None else 0,
                 catalog_bytes=sum(
                     p.stat().st_size for p in self.path.glob(Catalog.FILE + "*") if p.is_file()
@@ -897,14 +1028,63 @@ class Engine:
 
         with self._lock:
             self._sync()
-            return verify_store(self, cross_check=cross_check)
+            report = verify_store(self, cross_check=cross_check)
+            snap = self.settings.get("index_snapshot")
+            problem = indexing.check_snapshot(self.path, snap)
+            if problem is not None:
+                name = snap.get("file") if isinstance(snap, dict) else snap
+                report.problems.append(Problem(f"{indexing.FOLDER}/{name}", problem))
+            return report
+
+    def build_index(
+        self, index: str | None = None, index_options: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Train and save the vector index now, optionally switching to another one.
+
+        Without arguments: retrain the store's index on all current vectors (even below
+        ``min_vectors``) and save its snapshot. With ``index``/``index_options``: record that index
+        for the store instead (as ``Engine(index=...)`` would at creation) and build it.
+
+        Returns:
+            The ``index`` part of ``stats()``.
+
+        Raises:
+            InvalidArgument: impossible settings, too few vectors to train, or open-time options.
+        """
+        with self._writer():
+            spec = IndexSpec.from_meta(self.settings.get("index"))
+            if index is not None or index_options is not None:
+                name = index if index is not None else spec.name
+                spec, runtime = IndexSpec.parse(name, index_options, self.metric)
+                if runtime:
+                    msg = f"{sorted(runtime)} are open options; pass them to Engine(index_options=...)."
+                    raise InvalidArgument(msg)
+                self._search_opts = {k: v for k, v in spec.options.items() if k in SEARCH_KEYS}
+            if self.dim is not None and spec.kind != "flat":
+                spec.new_index(int(self.dim), self.metric, 1)
+            indexing.rebuild(self, spec, retrain=True, force=True)
+            return indexing.info(self)
 
 
-def faiss_ids(index: VectorIndex) -> np.ndarray:
-    """Ids currently held by the in-memory index."""
-    import faiss
+def _id_list(ids: Any) -> list[Any]:
+    """``ids`` as a list; a bare string (which would iterate as characters) is refused."""
+    if isinstance(ids, (str, bytes)):
+        msg = f"Pass a list of ids, not a single string: [{ids!r:.60}]."
+        raise InvalidArgument(msg)
+    try:
+        return list(ids)
+    except TypeError as e:
+        msg = f"ids must be a list of strings, got {type(ids).__name__}."
+        raise InvalidArgument(msg) from e
 
-    return faiss.vector_to_array(index.index.id_map)
+
+def _vector_size(vector: Any) -> int:
+    """The dimension of a store's first vector."""
+    try:
+        return int(np.asarray(vector, dtype=np.float32).size)
+    except (TypeError, ValueError) as e:
+        msg = f"Each vector must be a sequence of numbers: {e}"
+        raise InvalidVector(msg) from e
 
 
 def _entry_bytes(row: RecordRow) -> int:

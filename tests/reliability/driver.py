@@ -24,6 +24,7 @@ import pathlib
 import random
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -65,13 +66,13 @@ def install_kill_hook(target: str, n: int, when: str, log_fd: int) -> None:
         return hooked
 
     if target == "replace":
-        os.replace = wrap(os.replace)  # type: ignore[assignment]
+        os.replace = wrap(os.replace)
     elif target == "fsync":
-        os.fsync = wrap(os.fsync)  # type: ignore[assignment]
+        os.fsync = wrap(os.fsync)
     elif target == "unlink":
         pathlib.Path.unlink = wrap(pathlib.Path.unlink)  # type: ignore[method-assign]
     elif target == "write_video":
-        segments_mod.write_video = wrap(segments_mod.write_video)  # type: ignore[assignment]
+        segments_mod.write_video = wrap(segments_mod.write_video)
     elif target == "commit":
         cls = catalog_mod._Transaction
         cls.__exit__ = wrap(cls.__exit__)  # type: ignore[method-assign]
@@ -95,13 +96,14 @@ def crash_workload(store: str, log: str, seed: int, kill: dict[str, Any] | None)
     if kill is not None:
         install_kill_hook(kill["target"], kill["n"], kill["when"], fd)
     for _ in range(10_000):
+        op: dict[str, Any]
         r = rng.random()
         if len(state) > 40:
             r = 0.5 + r * 0.5  # no fresh adds while the store is large: keep cycles fast
         if r < 0.45 or not state:
             fresh = [f"r{next_id + i:05d}" for i in range(rng.randint(1, 7))]
             next_id += len(fresh)
-            op = {"op": "add", "recs": {i: 1 for i in fresh}}
+            op = {"op": "add", "recs": dict.fromkeys(fresh, 1)}
         elif r < 0.70:
             chosen = rng.sample(sorted(state), min(len(state), rng.randint(1, 5)))
             recs = {i: state[i] + 1 for i in chosen}
@@ -130,6 +132,15 @@ def crash_workload(store: str, log: str, seed: int, kill: dict[str, Any] | None)
         log_line(fd, {"event": "ack", **op})
 
 
+def crash_add(store: str, rid: str, version: int, target: str, n: int, when: str) -> None:
+    """Upsert one record and SIGKILL this process at a step of its commit (a crashed write)."""
+    engine = Engine(store, lock_timeout=30)
+    fd, _ = tempfile.mkstemp(prefix="memvid-crash-add-")
+    install_kill_hook(target, n, when, fd)
+    engine.add([Record(rid, text_for(rid, version), meta_for(rid, version))], vector_for(rid, version)[None])
+    sys.exit("the kill hook never fired")
+
+
 def zygote() -> None:
     """Fork one crash-workload child per command line on stdin; see the module docstring."""
     for line in sys.stdin:
@@ -152,6 +163,7 @@ def zygote() -> None:
 # -- concurrency stress -----------------------------------------------------------------------
 
 GROUP = 4  # records written (and deleted) together: a reader must see all or none of a group
+READER_MIN_OPS = 450  # per reader process, so a run always counts a few thousand operations
 
 
 def group_ids(g: int) -> list[str]:
@@ -243,7 +255,7 @@ def reader(store: str, seed: int, out: str, done: str, threads: int) -> None:
                 raise AssertionError(msg)
             seen[rec.id] = v
 
-        while not os.path.exists(done):
+        while not os.path.exists(done) or sum(counts) < READER_MIN_OPS:
             try:
                 r = rng.random()
                 if r < 0.5:
@@ -300,6 +312,11 @@ def readonly(store: str) -> None:
 
     os.setgid(65534)
     os.setuid(65534)
+    print(json.dumps(readonly_results(store)))
+
+
+def readonly_results(store: str) -> dict[str, Any]:
+    """What each operation on a read-only store does: its error (type, message) or its result."""
     results: dict[str, Any] = {}
 
     def attempt(name: str, fn: Any) -> Any:
@@ -320,9 +337,49 @@ def readonly(store: str) -> None:
         attempt("get", lambda: [r.text for r in engine.get(["a", "b"])])
         attempt("add", lambda: engine.add([Record("c", "new")], np.ones((1, DIM), np.float32)))
         attempt("delete", lambda: engine.delete(["a"]))
-        attempt("compact", lambda: engine.compact())
+        attempt("compact", engine.compact)
         attempt("count_after", lambda: len(engine))
     attempt("create_new", lambda: Engine(Path(store) / "sub", dim=DIM, lock_timeout=2))
+    return results
+
+
+def read_all(store: str) -> None:
+    """Open a (possibly crafted) store, read every record and verify; report errors and peak memory.
+
+    Prints JSON: what each step raised (type and message; ``undocumented`` when it is not a
+    MemvidError) and the growth of peak RSS over the process's size after opening.
+    """
+    import resource
+
+    def peak_kb() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    results: dict[str, Any] = {}
+
+    def attempt(name: str, fn: Any) -> Any:
+        try:
+            value = fn()
+        except MemvidError as e:
+            results[name] = {"error": type(e).__name__, "message": str(e)}
+        except BaseException as e:  # reported, and the test fails on it
+            results[name] = {"error": type(e).__name__, "message": str(e), "undocumented": True}
+        else:
+            results[name] = {"ok": repr(value)[:200]}
+            return value
+        return None
+
+    base = peak_kb()
+    engine = attempt("open", lambda: Engine(store, create=False, lock_timeout=5))
+    results["open_growth_kb"] = peak_kb() - base
+    if engine is not None:
+        base = peak_kb()
+        for rid in attempt("ids", engine.ids) or []:
+            attempt(f"get {rid}", lambda rid=rid: [r.text[:40] for r in engine.get([rid])])
+        attempt("search", lambda: len(engine.search(np.ones(DIM, np.float32), 3)))
+        report = attempt("verify", lambda: engine.verify(cross_check=False))
+        if report is not None:
+            results["verify_problems"] = [f"{p.file}: {p.message}" for p in report.problems][:20]
+        results["read_growth_kb"] = peak_kb() - base
     print(json.dumps(results))
 
 
@@ -339,6 +396,10 @@ def main(argv: list[str]) -> None:
         hold_lock(args[0])
     elif mode == "readonly":
         readonly(args[0])
+    elif mode == "read-all":
+        read_all(args[0])
+    elif mode == "crash-add":
+        crash_add(args[0], args[1], int(args[2]), args[3], int(args[4]), args[5])
     else:
         msg = f"unknown mode {mode!r}"
         raise SystemExit(msg)

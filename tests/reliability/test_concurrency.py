@@ -48,7 +48,8 @@ def test_second_writer_waits_then_gets_store_locked(tmp_path: Path, driver: Any)
     path = tmp_path / "store"
     _seed_store(path).close()
     holder = driver("hold-lock", str(path), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout is not None
+    assert holder.stdin is not None
     assert holder.stdout.readline().strip() == "locked"
 
     # A reader opens and reads while another process holds the write lock.
@@ -66,7 +67,9 @@ def test_second_writer_waits_then_gets_store_locked(tmp_path: Path, driver: Any)
         waited = time.monotonic() - start
         assert 0.4 <= waited < 5, f"waited {waited:.2f} s for a 0.5 s lock timeout"
         message = str(info.value)
-        assert str(path) in message and "lock" in message and "retry" in message
+        assert str(path) in message
+        assert "lock" in message
+        assert "retry" in message
         stats.add("bad_inputs_refused")
     assert _snapshot(engine) == before
 
