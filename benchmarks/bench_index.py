@@ -31,6 +31,7 @@ import platform
 import pydoc_data.topics
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -235,8 +236,8 @@ def build_index(
     info["search_defaults"] = index.params()
     if info["search_defaults"]["refine"] or kind == "lsh":
         # Refine reads exact vectors through an id -> (file, row) map: 8 bytes a vector.
-        info["memory_mb"] += n * 8 / 2**20
-        info["memory_note"] = "includes the 8-byte-a-vector id map that refine uses"
+        info["id_map_mb"] = n * 8 / 2**20
+        info["memory_mb"] += info["id_map_mb"]
     return index, info
 
 
@@ -309,31 +310,94 @@ def bench_kind(
     return info
 
 
-def bench_mmap(kind: str, tmp: Path, q: np.ndarray) -> dict[str, Any] | None:
-    """Open a saved snapshot normally and memory-mapped: time and anonymous memory."""
+_OPEN_SNIPPET = r"""
+import gc, json, sys, time
+import faiss, numpy as np
+from langchain_memvid.engine.index import IndexSpec, VectorIndex
+
+def rss():
+    out = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(("RssAnon:", "RssFile:")):
+                out[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return out
+
+path, kind, metric, mode, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+queries = np.load(sys.argv[6])
+ivf = kind.startswith("ivf")
+flags = 0 if mode == "read" else (faiss.IO_FLAG_MMAP if ivf else faiss.IO_FLAG_MMAP_IFC)
+gc.collect()
+before = rss()
+t0 = time.perf_counter()
+main = faiss.read_index(path, flags)
+index = VectorIndex(queries.shape[1], metric, IndexSpec.parse(kind, {}, metric)[0])
+index.attach(main, np.arange(n), factory=kind, trained_on=None, mmapped=mode == "mmap")
+opened = time.perf_counter() - t0
+gc.collect()
+after = rss()
+for q in queries:
+    main.search(q[None, :], 10)  # the index alone, at the defaults attach() set
+searched = rss()
+print(json.dumps({
+    "open_s": opened,
+    "anon_mb": after["RssAnon"] - before["RssAnon"],
+    "anon_mb_after_50_searches": searched["RssAnon"] - before["RssAnon"],
+    "file_backed_mb_after_50_searches": searched["RssFile"] - before["RssFile"],
+}))
+"""
+
+
+_STORE_OPEN_SNIPPET = r"""
+import gc, json, sys, time
+import numpy as np
+from langchain_memvid.engine import Engine
+
+def anon():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("RssAnon:"))
+
+queries = np.load(sys.argv[2])
+gc.collect()
+before = anon()
+t0 = time.perf_counter()
+engine = Engine(sys.argv[1])
+opened = time.perf_counter() - t0
+after = anon()
+for q in queries:
+    engine.search(q, 10)
+print(json.dumps({"open_s": opened, "open_anon_mb": after - before, "anon_mb_after_50_searches": anon() - before}))
+"""
+
+
+def store_open(path: Path, q: np.ndarray) -> dict[str, float]:
+    """Open the store in a fresh process: time, and memory before and after 50 searches with text."""
+    np.save(path.parent / "q50.npy", q[:50])
+    done = subprocess.run(
+        [sys.executable, "-c", _STORE_OPEN_SNIPPET, str(path), str(path.parent / "q50.npy")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench_open(kind: str, tmp: Path, q: np.ndarray, n: int) -> dict[str, Any] | None:
+    """Open the saved snapshot in a fresh process, read and memory-mapped: time and memory.
+
+    A fresh process, so that memory freed by earlier work cannot hide what opening takes.
+    """
     path = tmp / f"{kind}.faiss"
     if not path.exists():
         return None
+    np.save(tmp / "q50.npy", q[:50])
     out: dict[str, Any] = {"file_mb": path.stat().st_size / 2**20}
-    ivf = kind.startswith("ivf")
-    for mode, flags in (("read", 0), ("mmap", faiss.IO_FLAG_MMAP if ivf else faiss.IO_FLAG_MMAP_IFC)):
-        gc.collect()
-        before = rss()
-        t0 = time.perf_counter()
-        index = faiss.read_index(str(path), flags)
-        opened = time.perf_counter() - t0
-        after = rss()
-        if ivf:
-            faiss.extract_index_ivf(index).nprobe = 32
-        index.search(q[:50], K)  # touch it
-        searched = rss()
-        out[mode] = {
-            "open_s": opened,
-            "anon_mb": after["RssAnon"] - before["RssAnon"],
-            "anon_mb_after_50_searches": searched["RssAnon"] - before["RssAnon"],
-            "file_backed_mb_after_50_searches": searched["RssFile"] - before["RssFile"],
-        }
-        del index
+    for mode in ("read", "mmap"):
+        args = [str(path), kind, KINDS[kind][0], mode, str(n), str(tmp / "q50.npy")]
+        done = subprocess.run(
+            [sys.executable, "-c", _OPEN_SNIPPET, *args], capture_output=True, text=True, check=True
+        )
+        out[mode] = json.loads(done.stdout.strip().splitlines()[-1])
     log(f"[{kind}] open: {out}")
     return out
 
@@ -382,12 +446,8 @@ def bench_store(root: Path, n: int, x: np.ndarray, q: np.ndarray, kinds: list[st
         retrain_s = 0.0
     text_bytes = engine.stats()["text_bytes"]
     engine.close()
-    gc.collect()
-    before = rss()
-    t0 = time.perf_counter()
+    opened = store_open(path, q)
     engine = Engine(path)
-    open_s = time.perf_counter() - t0
-    after = rss()
     truth = faiss.knn(
         np.ascontiguousarray(q[:200]), np.ascontiguousarray(x[:n]), K, metric=faiss.METRIC_INNER_PRODUCT
     )[1]
@@ -397,8 +457,7 @@ def bench_store(root: Path, n: int, x: np.ndarray, q: np.ndarray, kinds: list[st
         "build_s": build_s,
         "build_records_per_s": n / build_s,
         "retrain_s": retrain_s,
-        "open_s": open_s,
-        "open_anon_mb": after["RssAnon"] - before["RssAnon"],
+        **opened,
         "disk_bytes": disk_bytes(path),
         "by_index": {},
     }
@@ -432,7 +491,7 @@ def bench_store(root: Path, n: int, x: np.ndarray, q: np.ndarray, kinds: list[st
             "store_overhead_pct": 100
             * (single["store_ids"]["p50_ms"] - single["raw_faiss"]["p50_ms"])
             / single["raw_faiss"]["p50_ms"],
-            "rss_anon_mb": rss()["RssAnon"],
+            "open": opened if kind == kinds[0] else store_open(path, q),
             "disk_bytes": disk_bytes(path),
         }
         out["by_index"][kind] = row
@@ -524,14 +583,16 @@ def report() -> None:
                     (
                         f"{st['records']:,}",
                         kind,
-                        f"{st['build_s']:.0f} ({st['build_records_per_s']:.0f}/s)" if kind == "ivf" else "",
-                        f"{st['open_s']:.2f}" if kind == "ivf" else "",
+                        f"{st['build_s']:.0f} ({st['build_records_per_s']:.0f}/s)"
+                        if kind == "ivf"
+                        else f"+{st.get(f'build_index_{kind}_s', 0):.0f}",
+                        f"{r['open']['open_s']:.2f}",
                         f"{s['store_with_text']['p50_ms']:.2f}",
                         f"{s['store_ids']['p50_ms']:.3f}",
                         f"{s['raw_faiss']['p50_ms']:.3f}",
                         f"{r['store_overhead_ms'] * 1000:.0f} us ({r['store_overhead_pct']:+.0f}%)",
                         f"{r['recall_at_10']:.3f}",
-                        f"{st['open_anon_mb']:.0f}" if kind == "ivf" else "",
+                        f"{r['open']['open_anon_mb']:.0f} / {r['open']['anon_mb_after_50_searches']:.0f}",
                         f"{r['disk_bytes']['total'] / 2**20:.0f}",
                     )
                 )
@@ -547,7 +608,7 @@ def report() -> None:
                 "raw FAISS",
                 "store overhead",
                 "recall",
-                "open MiB",
+                "open MiB (+50 q)",
                 "disk MiB",
             ),
         )
@@ -683,13 +744,22 @@ def main() -> None:
         files = write_vector_files(root / "vectors", x)
         for kind in kinds:
             OUT["indexes"][kind] = bench_kind(kind, x, q, truth, files, root, flat_raw)
+            opened = bench_open(kind, root, q, len(x))
+            if opened is not None:
+                OUT.setdefault("mmap", {})[kind] = opened
+                info = OUT["indexes"][kind]
+                info["memory_built_mb"] = info["memory_mb"]
+                # What a store serves after building or reopening: the snapshot as read.
+                info["memory_mb"] = opened["read"]["anon_mb"] + (n_map := info.get("id_map_mb", 0.0))
+                info["memory_note"] = "snapshot as read in a fresh process" + (
+                    f", + {n_map:.1f} MiB id map for refine" if n_map else ""
+                )
+            (root / f"{kind}.faiss").unlink(missing_ok=True)
             if kind == "flat":
                 del flat_raw
                 flat_raw = None
                 gc.collect()
             save_json()
-        if kinds:
-            OUT["mmap"] = {k: m for k in kinds if (m := bench_mmap(k, root, q)) is not None}
         for f in root.glob("*.faiss"):
             f.unlink()
         files.close()

@@ -690,7 +690,11 @@ class Catalog:
 
     def live_vector_ids(self) -> list[int]:
         """Vector ids of all live records."""
-        return [r[0] for r in self.db.execute("SELECT vector_id FROM records")]
+        ids = [r[0] for r in self.db.execute("SELECT vector_id FROM records")]
+        if not all(type(i) is int for i in ids):  # a damaged row: find it for the message
+            bad = next(i for i in ids if type(i) is not int)
+            raise _damaged("vector_id of a record", f"holds {bad!r:.40}, not an integer")
+        return ids
 
     def count(self) -> int:
         """Number of live records."""

@@ -728,7 +728,7 @@ class VectorIndex:
         self._quantizer_hnsw = any_ivf is not None and find_hnsw(any_ivf.quantizer) is not None
         self._hamming = find_inner(main, faiss.IndexLSH) is not None
         pq: Any = faiss.downcast_index(any_ivf) if any_ivf is not None else None
-        if isinstance(pq, faiss.IndexIVFPQ) and pq.precomputed_table.size() * 4 > pq.ntotal * pq.code_size:
+        if isinstance(pq, _faiss.IndexIVFPQ) and pq.precomputed_table.size() * 4 > pq.ntotal * pq.code_size:
             # IVF-PQ's per-list distance tables (nlist x m x 256 floats: 188 MiB at 4,000 lists
             # and m=48) would outweigh the codes themselves; computing them per query is cheap.
             pq.use_precomputed_table = -1

@@ -24,7 +24,6 @@ import pathlib
 import random
 import signal
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -135,7 +134,7 @@ def crash_workload(store: str, log: str, seed: int, kill: dict[str, Any] | None)
 def crash_add(store: str, rid: str, version: int, target: str, n: int, when: str) -> None:
     """Upsert one record and SIGKILL this process at a step of its commit (a crashed write)."""
     engine = Engine(store, lock_timeout=30)
-    fd, _ = tempfile.mkstemp(prefix="memvid-crash-add-")
+    fd = os.open(Path(store).parent / "crash-add.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     install_kill_hook(target, n, when, fd)
     engine.add([Record(rid, text_for(rid, version), meta_for(rid, version))], vector_for(rid, version)[None])
     sys.exit("the kill hook never fired")

@@ -7,6 +7,7 @@ bookkeeping (snapshots, deltas, deletes, filters), not FAISS's approximation qua
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,5 @@ def open_engine(store_path: Path) -> Iterator[Callable[..., Engine]]:
 
     yield factory
     for engine in opened:
-        try:
+        with contextlib.suppress(Exception):  # closing twice is fine here
             engine.close()
-        except Exception:  # noqa: BLE001 - closing twice is fine here
-            pass

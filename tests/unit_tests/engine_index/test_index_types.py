@@ -70,7 +70,10 @@ def test_delete_upsert_and_filter_stay_exact(open_engine: Callable[..., Engine],
         del live[rid]
     # Upsert: r7 and r8 get new vectors (and texts); a query at the new vector finds them.
     engine.add(
-        [Record("r7", "seven, moved", {"group": 3, "n": 7}), Record("r8", "eight, moved", {"group": 0, "n": 8})],
+        [
+            Record("r7", "seven, moved", {"group": 3, "n": 7}),
+            Record("r8", "eight, moved", {"group": 0, "n": 8}),
+        ],
         vectors[N + 20 : N + 22],
     )
     live["r7"], live["r8"] = vectors[N + 20], vectors[N + 21]
@@ -81,7 +84,9 @@ def test_delete_upsert_and_filter_stay_exact(open_engine: Callable[..., Engine],
             assert got == exact_top(live, q, K, metric)
             assert not set(got) & set(doomed)
         assert ids_of(engine, vectors[N + 20], kind, 1) == ["r7"]
-        assert engine.search(vectors[N + 21], 1, search_params=KINDS[kind][1])[0].record.text == "eight, moved"
+        assert (
+            engine.search(vectors[N + 21], 1, search_params=KINDS[kind][1])[0].record.text == "eight, moved"
+        )
         assert engine.stats()["vectors_in_index"] == len(live)
         # Filters: k results whenever k records match, from a small set (searched exactly) or a
         # large one searched through the index with an ID selector (exact_max=0).
@@ -117,6 +122,24 @@ def test_scores_keep_the_metric_after_training(open_engine: Callable[..., Engine
     engine = build(open_engine, "hnsw", vectors)
     q = vectors[10]
     hits = engine.search(q, 3, search_params=KINDS["hnsw"][1])
-    expected = [float(vectors[int(h.record.id[1:])] @ q / np.linalg.norm(vectors[int(h.record.id[1:])]) / np.linalg.norm(q)) for h in hits]
+    expected = [
+        float(
+            vectors[int(h.record.id[1:])]
+            @ q
+            / np.linalg.norm(vectors[int(h.record.id[1:])])
+            / np.linalg.norm(q)
+        )
+        for h in hits
+    ]
     np.testing.assert_allclose([h.score for h in hits], expected, rtol=1e-4)
     assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_ivfpq_drops_distance_tables_larger_than_its_codes(open_engine: Callable[..., Engine]) -> None:
+    import faiss
+
+    engine = build(open_engine, "ivfpq", clustered(N, seed=4))
+    assert engine._index is not None
+    pq = faiss.downcast_index(faiss.extract_index_ivf(engine._index.main))
+    assert pq.use_precomputed_table == -1
+    assert pq.precomputed_table.size() == 0

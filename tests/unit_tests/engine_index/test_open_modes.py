@@ -35,7 +35,9 @@ def test_mmap_open_serves_and_takes_writes(open_engine: Callable[..., Engine], k
     info = engine.stats()["index"]
     assert (info["mmap"], info["vectors_in_main"], info["vectors_exact"]) == (True, 300, 0)
     index = engine._index
-    assert index is not None and index.mmapped and not index.mutable
+    assert index is not None
+    assert index.mmapped
+    assert not index.mutable
     if kind.startswith("ivf"):
         lists = faiss.extract_index_ivf(index.main).invlists
         assert type(faiss.downcast_InvertedLists(lists)).__name__ == "OnDiskInvertedLists"
@@ -106,7 +108,9 @@ def test_damaged_snapshot_is_ignored_reported_and_rebuilt(
     assert engine.stats()["index"]["serving"] == "approximate"
 
 
-def test_missing_snapshot_falls_back_to_the_segments(open_engine: Callable[..., Engine], store_path: Path) -> None:
+def test_missing_snapshot_falls_back_to_the_segments(
+    open_engine: Callable[..., Engine], store_path: Path
+) -> None:
     vectors = built(open_engine, "ivf")
     next((store_path / "index").iterdir()).unlink()
     with pytest.warns(RuntimeWarning, match="Ignoring the index snapshot"):
@@ -133,3 +137,16 @@ def test_reader_follows_a_writer_that_trains_and_compacts(open_engine: Callable[
     writer.compact()
     assert reader.stats()["index"]["snapshot"] == writer.stats()["index"]["snapshot"]
     assert reader.search_ids(vectors[305], 1)[0][0] == "r305"
+
+
+def test_damaged_vector_file_is_reported_when_refine_reads_it(
+    open_engine: Callable[..., Engine], store_path: Path
+) -> None:
+    from langchain_memvid.engine import CorruptData
+
+    vectors = built(open_engine, "ivfpq")
+    for file in (store_path / "segments").glob("*.faiss"):
+        file.write_bytes(file.read_bytes()[:-8])  # the snapshot spares opening them; refine does not
+    engine = open_engine()
+    with pytest.raises(CorruptData, match=r"layout of this store's vector files"):
+        engine.search(vectors[0], 3)

@@ -18,7 +18,12 @@ from .conftest import DIM, clustered, records
         ("ivfpq", {"m": 5}, "cosine", r"m=5 does not divide the dimension 16"),
         ("lsh", {}, "cosine", r"LSH index accepts only metric 'l2'"),
         ("lsh", {}, "ip", r"LSH index accepts only metric 'l2'"),
-        ("IVF4,Flat,nonsense", {}, "cosine", r"FAISS cannot build index 'IVF4,Flat,nonsense'.*could not parse"),
+        (
+            "IVF4,Flat,nonsense",
+            {},
+            "cosine",
+            r"FAISS cannot build index 'IVF4,Flat,nonsense'.*could not parse",
+        ),
         ("PQ5", {}, "cosine", r"FAISS cannot build index 'PQ5' for 16-dimensional"),
         ("hnsw", {"nlist": 4}, "cosine", r"'nlist' does not apply to index 'hnsw'"),
         ("ivf", {"bogus": 1}, "cosine", r"'bogus' does not apply"),

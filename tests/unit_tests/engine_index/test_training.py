@@ -95,7 +95,8 @@ def test_hnsw_drops_deleted_vectors_on_compaction(open_engine: Callable[..., Eng
     assert engine.stats()["index"]["deleted_excluded"] == 100  # HNSW cannot remove: excluded
     assert "100 deleted excluded until compact()" in engine.stats()["index_type"]
     hits = engine.search_ids(vectors[5], 10)
-    assert len(hits) == 10 and all(int(r[1:]) >= 100 for r, _ in hits)
+    assert len(hits) == 10
+    assert all(int(r[1:]) >= 100 for r, _ in hits)
     engine.compact()
     info = engine.stats()["index"]
     assert (info["deleted_excluded"], info["vectors_in_main"], info["snapshot"]["ntotal"]) == (0, 200, 200)
