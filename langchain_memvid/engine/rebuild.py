@@ -317,30 +317,62 @@ def rebuild_store(
     index = _recorded_index(root)
     if index is not None:
         settings["index"] = index  # not its snapshot: vector ids are renumbered, the index rebuilt
+    # Intact vector files are kept as they are, ids included (format.md 4.3: one vector per
+    # record of the segment, in pack order); only segments whose file is lost are re-embedded.
     hashes = _recorded_vector_hashes(root)
-    live: dict[str, tuple[_Segment, Record, int, int, int, np.ndarray | None]] = {}
+    vector_ids: dict[int, np.ndarray] = {}
+    seen: set[int] = set()
     for seg in segments:
-        vectors = _segment_vectors(root, seg, settings, hashes.get(seg.name))
+        ids = _segment_vector_ids(root, seg, settings, hashes.get(seg.name))
+        if ids is not None and seen.isdisjoint(ids.tolist()):
+            vector_ids[seg.seq] = ids
+            seen.update(ids.tolist())
+    lost = [seg for seg in segments if seg.records and seg.seq not in vector_ids]
+    if lost and embed is None and make_embed is not None:
+        embed = make_embed(settings.get("model"))
+    if lost and embed is None:
+        count = sum(len(seg.records) for seg in lost)
+        msg = f"{count} records in {len(lost)} segments have no intact vector file; pass the embedding model (embed=...) to re-embed them."
+        raise InvalidArgument(msg)
+    next_id = max(seen, default=-1) + 1
+    for seg in lost:
+        assert embed is not None
+        raw = embed([record.text for record, *_ in seg.records])
+        dim = settings["dim"] or int(np.asarray(raw[0]).size)
+        settings["dim"] = dim
+        vectors = prepare_vectors(raw, int(dim), str(settings["metric"]))
+        ids = np.arange(next_id, next_id + len(vectors), dtype=np.int64)
+        next_id += len(vectors)
+        _write_vector_file(root, seg, ids, vectors, str(settings["metric"]))
+        vector_ids[seg.seq] = ids
+        report.reembedded += len(vectors)
+    live: dict[str, tuple[_Segment, Record, int, int, int, int]] = {}
+    for seg in segments:
         for i, (record, first, count, slot) in enumerate(seg.records):
             live.pop(record.id, None)
-            live[record.id] = (seg, record, first, count, slot, None if vectors is None else vectors[i])
+            live[record.id] = (seg, record, first, count, slot, int(vector_ids[seg.seq][i]))
         for rid in seg.tombstones:
             report.deleted += live.pop(rid, None) is not None
-    missing = [rid for rid, entry in live.items() if entry[5] is None]
-    if missing and embed is None and make_embed is not None:
-        embed = make_embed(settings.get("model"))
-    if missing:
-        if embed is None:
-            msg = f"{len(missing)} records have no intact vector file; pass the embedding model (embed=...) to re-embed them."
-            raise InvalidArgument(msg)
-        vecs = prepare_vectors(
-            embed([live[r][1].text for r in missing]), int(settings["dim"]), str(settings["metric"])
-        )
-        for rid, vec in zip(missing, vecs, strict=False):
-            live[rid] = (*live[rid][:5], vec)
-        report.reembedded = len(missing)
-    _write_catalog(root, segments, live, settings, report)
+        if not seg.records and settings["dim"] is not None:
+            empty = np.zeros((0, int(settings["dim"])), np.float32)
+            if _segment_vector_ids(root, seg, settings, hashes.get(seg.name)) is None:
+                _write_vector_file(root, seg, np.zeros(0, np.int64), empty, str(settings["metric"]))
+    _write_catalog(root, segments, live, settings, next_id, report)
     return report
+
+
+def _write_vector_file(root: Path, seg: _Segment, ids: np.ndarray, vectors: np.ndarray, metric: str) -> None:
+    """Replace a segment's vector file atomically (temp file, fsync, rename)."""
+    from .index import serialize_vectors
+
+    final = root / "segments" / f"{seg.name}.faiss"
+    tmp = root / "tmp" / f"{seg.name}.faiss"
+    tmp.parent.mkdir(exist_ok=True)
+    with tmp.open("wb") as fh:
+        fh.write(serialize_vectors(ids, vectors, metric))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
 
 
 def _created(header: dict[str, Any]) -> float:
@@ -391,34 +423,34 @@ def _recorded_vector_hashes(root: Path) -> dict[str, str]:
         return {}
 
 
-def _segment_vectors(
+def _segment_vector_ids(
     root: Path, seg: _Segment, settings: dict[str, Any], sha256: str | None = None
 ) -> np.ndarray | None:
-    if not seg.records or settings["dim"] is None:
+    """The vector ids of an intact vector file holding one vector per record, else None."""
+    if settings["dim"] is None:
         return None
     try:
         data = (root / "segments" / f"{seg.name}.faiss").read_bytes()
         if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
             return None
-        _, vectors = deserialize_vectors(data, int(settings["dim"]))
+        ids, vectors = deserialize_vectors(data, int(settings["dim"]))
     except (OSError, MemvidError):
         return None
     # Vectors are written in the segment's record order; a count mismatch means damage.
-    expected = _int_hint(seg.header, "records")
+    expected = _int_hint(seg.header, "records") if seg.records else 0
     if len(vectors) != expected or expected != len(seg.records):
         return None
-    return vectors
+    return ids
 
 
 def _write_catalog(
     root: Path,
     segments: list[_Segment],
-    live: dict[str, tuple[_Segment, Record, int, int, int, np.ndarray | None]],
+    live: dict[str, tuple[_Segment, Record, int, int, int, int]],
     settings: dict[str, Any],
+    next_vector_id: int,
     report: RebuildReport,
 ) -> None:
-    from .index import serialize_vectors
-
     tmp = root / "tmp" / f"rebuild-{os.getpid()}.sqlite"
     tmp.parent.mkdir(exist_ok=True)
     tmp.unlink(missing_ok=True)
@@ -426,26 +458,13 @@ def _write_catalog(
     catalog.create(settings)
     next_seq = max((s.seq for s in segments), default=0) + 1
     with catalog.transaction():
-        # One fresh vector file for all live vectors, so ids and files agree again.
-        rows, ids, vectors = [], [], []
-        for vid, (rid, (seg, record, first, count, slot, vec)) in enumerate(live.items()):
-            meta = record.metadata
-            rows.append(RecordRow(rid, vid, seg.seq, first, count, slot, len(record.text.encode()), meta))
-            ids.append(vid)
-            vectors.append(vec)
-        by_seq: dict[int, list[int]] = {}
-        for row in rows:
-            by_seq.setdefault(row.seq, []).append(row.vector_id)
-        dim = settings["dim"]
+        rows = [
+            RecordRow(rid, vid, seg.seq, first, count, slot, len(record.text.encode()), record.metadata)
+            for rid, (seg, record, first, count, slot, vid) in live.items()
+        ]
         for seg in segments:
             video = root / "segments" / f"{seg.name}.mov"
-            vids = by_seq.get(seg.seq, [])
             index_path = root / "segments" / f"{seg.name}.faiss"
-            if dim is not None:
-                mat = np.array([vectors[v] for v in vids], dtype=np.float32).reshape(len(vids), int(dim))
-                index_path.write_bytes(
-                    serialize_vectors(np.array(vids, dtype=np.int64), mat, str(settings["metric"]))
-                )
             assert seg.info is not None
             kind = seg.header.get("kind")
             catalog.add_segment(
@@ -457,7 +476,7 @@ def _write_catalog(
                     info=seg.info,
                     frame_count=len(seg.locations),
                     dict_frames=_int_hint(seg.header, "dictionary_frames"),
-                    record_count=len(vids),
+                    record_count=len(seg.records),
                     video_bytes=video.stat().st_size,
                     video_sha256=sha256_file(video),
                     index_bytes=index_path.stat().st_size if index_path.exists() else 0,
@@ -467,7 +486,7 @@ def _write_catalog(
                 list(zip(seg.locations, seg.crcs, strict=False)),
             )
         catalog.put_records(rows)
-        catalog.set_meta("next_vector_id", len(rows))
+        catalog.set_meta("next_vector_id", next_vector_id)
         catalog.set_meta("next_seq", next_seq)
         catalog.set_meta("generation", int(time.time()))
     catalog.close()
