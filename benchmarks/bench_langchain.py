@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import pydoc_data.topics
 import random
 import shutil
 import statistics
@@ -28,7 +29,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pydoc_data.topics
 from langchain_core.embeddings import Embeddings
 
 RESULTS = Path(__file__).parent / "results"
@@ -128,7 +128,10 @@ def main() -> None:
         theirs.save_local(str(root / "faiss"))
 
         rng = np.random.default_rng(1)
-        queries = [(vectors[i] + 0.05 * rng.normal(size=DIM)).astype(np.float32).tolist() for i in rng.integers(0, args.n, args.queries)]
+        queries = [
+            (vectors[i] + 0.05 * rng.normal(size=DIM)).astype(np.float32).tolist()
+            for i in rng.integers(0, args.n, args.queries)
+        ]
         # Warm both (first-call costs), then measure.
         ours.similarity_search_by_vector(queries[0], k=4)
         theirs.similarity_search_by_vector(queries[0], k=4)
@@ -172,12 +175,37 @@ def main() -> None:
         "disk_bytes": {"memvid": disk_ours, "faiss": disk_theirs},
     }
     rows = [
-        ("similarity_search_by_vector k=4 p50 ms", f"{ours_ms:.2f}", f"{theirs_ms:.2f}", f"ratio {ours_ms / theirs_ms:.2f} (target <= 2)"),
+        (
+            "similarity_search_by_vector k=4 p50 ms",
+            f"{ours_ms:.2f}",
+            f"{theirs_ms:.2f}",
+            f"ratio {ours_ms / theirs_ms:.2f} (target <= 2)",
+        ),
         ("reading texts back from video, ms/result", f"{read_per_result:.2f}", "-", "target <= 1.2"),
-        ("similarity_search, real model, p50 ms", f"{ours_text_ms:.2f}", f"{theirs_text_ms:.2f}", f"ratio {ours_text_ms / theirs_text_ms:.2f} (target <= 1.3)"),
-        ("search process RSS MiB (model loaded)", f"{mem_ours['rss_mb_after_open_and_search']:.0f}", f"{mem_theirs['rss_mb_after_open_and_search']:.0f}", f"model alone {mem_ours['rss_mb_model_only']:.0f}"),
-        ("  store's share of RSS MiB", f"{mem_ours['rss_mb_after_open_and_search'] - mem_ours['rss_mb_model_only']:.0f}", f"{mem_theirs['rss_mb_after_open_and_search'] - mem_theirs['rss_mb_model_only']:.0f}", ""),
-        ("open the store, s", f"{mem_ours['open_s']:.2f}", f"{mem_theirs['open_s']:.2f}", "FAISS: pickle load"),
+        (
+            "similarity_search, real model, p50 ms",
+            f"{ours_text_ms:.2f}",
+            f"{theirs_text_ms:.2f}",
+            f"ratio {ours_text_ms / theirs_text_ms:.2f} (target <= 1.3)",
+        ),
+        (
+            "search process RSS MiB (model loaded)",
+            f"{mem_ours['rss_mb_after_open_and_search']:.0f}",
+            f"{mem_theirs['rss_mb_after_open_and_search']:.0f}",
+            f"model alone {mem_ours['rss_mb_model_only']:.0f}",
+        ),
+        (
+            "  store's share of RSS MiB",
+            f"{mem_ours['rss_mb_after_open_and_search'] - mem_ours['rss_mb_model_only']:.0f}",
+            f"{mem_theirs['rss_mb_after_open_and_search'] - mem_theirs['rss_mb_model_only']:.0f}",
+            "",
+        ),
+        (
+            "open the store, s",
+            f"{mem_ours['open_s']:.2f}",
+            f"{mem_theirs['open_s']:.2f}",
+            "FAISS: pickle load",
+        ),
         ("disk bytes / text bytes", f"{disk_ours / raw:.2f}", f"{disk_theirs / raw:.2f}", ""),
         ("build, s (fake embedding)", f"{build_ours:.1f}", f"{build_theirs:.1f}", ""),
     ]

@@ -172,6 +172,14 @@ def storage_section(res: dict) -> str:
                         "resident memory after each batch, MiB",
                         ", ".join(f"{x:.0f}" for x in s["rss_mb_after_each_batch"]),
                     ),
+                    (
+                        "growth from batch 2 to the last, MiB",
+                        f"{s['rss_growth_mb_second_to_last_batch']:.0f}",
+                    ),
+                    (
+                        "vectors the flat index holds in RAM over those batches, MiB",
+                        f"{s['vectors_in_ram_growth_mb']:.0f}",
+                    ),
                     ("open the store, ms", f"{s['open_ms']:.0f}"),
                     (
                         "one record from a freshly opened store, p50 / p99 ms",

@@ -156,7 +156,7 @@ class Engine:
         # options without ``index`` are checked against that further down.
         reopen = index is None and (Path(path) / Catalog.FILE).exists()
         spec, self._open_opts = IndexSpec.parse(
-            None if reopen else index, None if reopen else index_options, metric or "l2"
+            None if reopen else index, None if reopen else index_options, metric or "cosine"
         )
         if not reopen and dim is not None and spec.kind != "flat":
             IndexSpec.parse(index, index_options, metric or "cosine")[0].new_index(dim, metric or "cosine", 1)

@@ -82,3 +82,11 @@ def test_build_index_refuses_open_options_and_too_few_vectors(open_engine: Calla
     with pytest.raises(InvalidArgument, match=r"Training IVF.*failed"):
         engine.build_index("ivfpq", {"m": 4, "nbits": 8})  # 256 centroids per sub-quantizer, 20 vectors
     assert engine.stats()["index_type"] == "Flat (exact)"  # unchanged after the failure
+
+
+def test_lsh_on_the_default_metric_is_refused_before_the_store_exists(store_path: Path) -> None:
+    with pytest.raises(
+        InvalidArgument, match=r"LSH index accepts only metric 'l2' .*; this store uses 'cosine'"
+    ):
+        Engine(store_path, index="lsh")
+    assert not store_path.exists()
