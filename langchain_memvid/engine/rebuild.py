@@ -500,4 +500,4 @@ def _write_catalog(
     report.records = len(rows)
 
 
-__all__ = ["RebuildReport", "rebuild_store", "KIND_TOMBSTONES"]
+__all__ = ["RebuildReport", "rebuild_store"]

@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,5 +276,3 @@ def fsync_dir(path: Path) -> None:
     """Make a rename or unlink in ``path`` durable (POSIX needs the directory fsynced too)."""
     _fsync(path)
 
-
-ProgressFn = Callable[[int], None]

@@ -1105,4 +1105,4 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-__all__ = ["Engine", "Hit", "Location", "Problem", "Record", "VerifyReport", "InvalidRecord"]
+__all__ = ["Engine", "Hit", "Location", "Problem", "VerifyReport"]
