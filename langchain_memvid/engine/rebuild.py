@@ -31,12 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import av
+import filelock
 import numpy as np
 import zstandard
 
 from . import qr
 from .catalog import Catalog, RecordRow, SegmentRow, check_name
-from .errors import CorruptData, InvalidArgument, MemvidError
+from .errors import CorruptData, InvalidArgument, MemvidError, StoreLocked, StoreNotFound, UnsafePath
 from .files import read_regular
 from .frames import (
     KIND_DICTIONARY,
@@ -271,6 +272,7 @@ def rebuild_store(
     embed: EmbedFn | None = None,
     decoder: str = "zxing",
     make_embed: Callable[[str | None], EmbedFn] | None = None,
+    lock_timeout: float = 60.0,
 ) -> RebuildReport:
     """Recreate ``catalog.sqlite`` from the videos in ``path/segments``; see the module docstring.
 
@@ -282,11 +284,35 @@ def rebuild_store(
         decoder: The QR decoder backend.
         make_embed: Instead of ``embed``: called with the model name the segments record, and only
             when some vectors are lost, so a caller loads an embedding model only when needed.
+        lock_timeout: Seconds to wait for the store's write lock: rebuild replaces the catalog
+            and vector files, so it must never run beside a writer.
 
     Raises:
         InvalidArgument: vectors are needed (a vector file is damaged) and no ``embed`` was given.
+        StoreLocked: another process held the write lock for ``lock_timeout`` seconds.
     """
     root = Path(path)
+    if not root.is_dir():
+        msg = f"{root} is not a store folder; rebuild needs the folder that holds segments/."
+        raise StoreNotFound(msg)
+    if (root / "LOCK").is_symlink():
+        msg = f"{root / 'LOCK'} is a symbolic link; refusing to open it (it could point outside the store)."
+        raise UnsafePath(msg)
+    lock = filelock.FileLock(str(root / "LOCK"))
+    try:
+        lock.acquire(timeout=lock_timeout)
+    except filelock.Timeout as e:
+        msg = f"Another process is writing to {root}; rebuild waited {lock_timeout} s for its lock. Retry when it is done."
+        raise StoreLocked(msg) from e
+    try:
+        return _rebuild(root, embed, decoder, make_embed)
+    finally:
+        lock.release()
+
+
+def _rebuild(
+    root: Path, embed: EmbedFn | None, decoder: str, make_embed: Callable[[str | None], EmbedFn] | None
+) -> RebuildReport:
     report = RebuildReport()
     segments: list[_Segment] = []
     for video in sorted((root / "segments").glob("*.mov")):

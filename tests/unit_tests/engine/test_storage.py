@@ -355,3 +355,18 @@ def test_catalog_naming_a_path_outside_the_store_is_refused(
     with pytest.raises((UnsafePath, ChecksumMismatch), match=r"plain segment name|CRC-32"):
         open_engine()
     assert victim.read_bytes() == b"must survive"
+
+
+def test_rebuild_waits_for_the_write_lock_and_then_refuses(
+    open_engine: Callable[..., Engine], store_path: Path
+):
+    """Spec: section 6 - one writer at a time; rebuild replaces the catalog, so it is a writer."""
+    import filelock
+
+    from langchain_memvid.engine import StoreLocked
+
+    add(open_engine(), [Record("a", "text")])
+    holder = filelock.FileLock(str(store_path / "LOCK"))
+    with holder, pytest.raises(StoreLocked, match="rebuild waited"):
+        rebuild_store(store_path, lock_timeout=0.2)
+    assert rebuild_store(store_path).records == 1
