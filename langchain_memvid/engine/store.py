@@ -16,6 +16,7 @@ the call is visible; afterwards all of it is durable.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -415,7 +416,7 @@ class Engine:
         except SegmentNotFound as e:
             msg = f"Vector file {path.name} of segment {seg.seq} is missing; run `rebuild` (with the embedding model)."
             raise SegmentNotFound(msg) from e
-        if len(data) != seg.index_bytes or _sha256(data) != seg.index_sha256:
+        if len(data) != seg.index_bytes or hashlib.sha256(data).hexdigest() != seg.index_sha256:
             msg = (
                 f"Vector file {path.name} fails its SHA-256 check; run `rebuild` (with the embedding model)."
             )
@@ -1097,12 +1098,6 @@ def _entry_bytes(row: RecordRow) -> int:
         + len(meta.encode("utf-8", "surrogatepass"))
         + row.text_bytes
     )
-
-
-def _sha256(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 __all__ = ["Engine", "Hit", "Location", "Problem", "VerifyReport"]

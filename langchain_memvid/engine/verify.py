@@ -11,7 +11,6 @@ files inside the store (no symlinks, FIFOs or devices).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import defaultdict
 from typing import TYPE_CHECKING
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING
 from . import qr
 from .catalog import Catalog, _record_row
 from .errors import MemvidError
-from .files import read_regular, sha256_regular
+from .files import sha256_regular
 from .frames import parse_frame
 
 if TYPE_CHECKING:
@@ -124,24 +123,15 @@ def verify_store(engine: Engine, *, cross_check: bool = True) -> VerifyReport:
 
 
 def _verify_vectors(engine: Engine, seg: object, rows: list[RecordRow], report: VerifyReport) -> None:
+    """The segment's vector file passes the same checks a reader applies, and holds every live id."""
     from .catalog import SegmentRow
-    from .index import deserialize_vectors
     from .store import Problem
 
     assert isinstance(seg, SegmentRow)
-    path = engine.path / "segments" / seg.index_file
-    try:
-        data = read_regular(path)
-    except MemvidError as e:
-        report.problems.append(Problem(seg.index_file, f"vector file unreadable: {e}"))
-        return
-    if len(data) != seg.index_bytes or hashlib.sha256(data).hexdigest() != seg.index_sha256:
-        report.problems.append(Problem(seg.index_file, "vector file fails its size/SHA-256 check"))
-        return
     if engine.dim is None:
         return
     try:
-        ids, _ = deserialize_vectors(data, int(engine.dim))
+        ids, _ = engine._load_vectors(seg, int(engine.dim))
     except MemvidError as e:
         report.problems.append(Problem(seg.index_file, str(e)))
         return
