@@ -415,19 +415,24 @@ def _settings(segments: list[_Segment]) -> dict[str, Any]:
     return settings
 
 
-def _recorded_index(root: Path) -> Any:
-    """The index choice (``Engine(index=...)``) the old catalog recorded, or None."""
+def _from_old_catalog(root: Path, read: Callable[[Catalog], Any], default: Any) -> Any:
+    """``read(catalog)`` on the old catalog, or ``default`` when it is missing or unreadable."""
     path = root / Catalog.FILE
     if not path.is_file():
-        return None
+        return default
     try:
         catalog = Catalog(path, readonly=True)
         try:
-            return catalog.get_meta("index")
+            return read(catalog)
         finally:
             catalog.close()
     except (sqlite3.Error, MemvidError, ValueError):
-        return None
+        return default
+
+
+def _recorded_index(root: Path) -> Any:
+    """The index choice (``Engine(index=...)``) the old catalog recorded, or None."""
+    return _from_old_catalog(root, lambda catalog: catalog.get_meta("index"), None)
 
 
 def _recorded_vector_hashes(root: Path) -> dict[str, str]:
@@ -436,17 +441,10 @@ def _recorded_vector_hashes(root: Path) -> dict[str, str]:
     Bytes flipped inside the floats still parse, so when the old catalog survives its checksums
     decide which vector files to trust; the others are re-embedded.
     """
-    path = root / Catalog.FILE
-    if not path.is_file():
-        return {}
-    try:
-        catalog = Catalog(path, readonly=True)
-        try:
-            return {s.name: s.index_sha256 for s in catalog.segments()}
-        finally:
-            catalog.close()
-    except (sqlite3.Error, MemvidError, ValueError):
-        return {}
+    hashes: dict[str, str] = _from_old_catalog(
+        root, lambda catalog: {s.name: s.index_sha256 for s in catalog.segments()}, {}
+    )
+    return hashes
 
 
 def _segment_vector_ids(
