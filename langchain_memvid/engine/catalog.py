@@ -292,6 +292,14 @@ class _Connection:
     def in_transaction(self) -> bool:
         return self._db.in_transaction
 
+    def change_token(self) -> tuple[int, int]:
+        """SQLite's ``data_version`` and ``total_changes``, in one guarded call for the search path.
+
+        The first moves with other connections' commits, the second with this connection's writes.
+        """
+        with self._guard:
+            return self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
         with self._guard:
             return _Cursor(self._db.execute(sql, params), self._guard)
@@ -450,6 +458,14 @@ class Catalog:
     def generation(self) -> int:
         """A counter bumped by every commit: readers reload when it moves."""
         return self._counter("generation", 0)
+
+    def change_token(self) -> tuple[int, int]:
+        """A value that moves whenever anything writes to the catalog; cheaper than ``generation``.
+
+        SQLite's ``data_version`` counts other connections' commits, ``total_changes`` this
+        connection's own writes.
+        """
+        return self.db.change_token()
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -678,6 +694,22 @@ class Catalog:
             out.update((row.vector_id, row) for row in map(_record_row, self.db.execute(query, chunk)))
         return out
 
+    def record_ids_after(self, vector_id: int) -> list[tuple[int, str]]:
+        """(vector_id, id) of the live records whose vector id is above ``vector_id``, ascending.
+
+        Rows are checked against their CRC-32, but their metadata is not parsed: this feeds the
+        in-memory id map of ids-only search, where a million rows must load in seconds.
+        """
+        out = []
+        for r in self.db.execute(
+            "SELECT * FROM records WHERE vector_id > ? ORDER BY vector_id", (vector_id,)
+        ):
+            _check_row_crc(r)
+            if not isinstance(r[0], str):
+                raise _damaged(f"row of record {r[0]!r:.80}", "holds values of the wrong type")
+            out.append((_int(r[1], f"row of record {r[0]!r:.80}"), r[0]))
+        return out
+
     def iter_records(self) -> Iterator[RecordRow]:
         """Every live record in storage order (segment, frame, slot): the order reads are cheapest."""
         yield from map(_record_row, self.db.execute("SELECT * FROM records ORDER BY seq, first_frame, slot"))
@@ -719,10 +751,14 @@ class Catalog:
         }
 
 
-def _record_row(r: Sequence[Any]) -> RecordRow:
+def _check_row_crc(r: Sequence[Any]) -> None:
     if len(r) != 9 or _row_crc(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) != r[8]:
         msg = f"Catalog row of record {r[0]!r:.80} fails its CRC-32; run `verify`, then `rebuild`."
         raise ChecksumMismatch(msg)
+
+
+def _record_row(r: Sequence[Any]) -> RecordRow:
+    _check_row_crc(r)
     where = f"row of record {r[0]!r:.80}"
     # The CRC covers the decimal text of each field, so a row can pass it with a TEXT "5" where an
     # INTEGER belongs: check the types as well.

@@ -160,7 +160,9 @@ class Packer:
         dictionary: zstandard.ZstdCompressionDict | None = None,
     ) -> None:
         self.room = capacity - HEADER_SIZE
-        self._compressor = zstandard.ZstdCompressor(level=level, dict_data=dictionary, write_content_size=True)
+        self._compressor = zstandard.ZstdCompressor(
+            level=level, dict_data=dictionary, write_content_size=True
+        )
 
     def compress(self, records: Sequence[EncodedRecord]) -> bytes:
         """One pack's body: the records' entries compressed as a single zstd frame."""

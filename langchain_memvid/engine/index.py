@@ -82,17 +82,17 @@ def prepare_vectors(vectors: object, dim: int, metric: str, *, what: str = "vect
         got = arr.shape[-1] if arr.ndim == 2 else arr.shape
         msg = f"The store holds {dim}-dimensional vectors; got a {what} of dimension {got}. Use the embedding model the store was built with."
         raise InvalidVector(msg)
-    bad = ~np.isfinite(arr).all(axis=1)
-    if bad.any():
+    if not np.isfinite(arr).all():
+        bad = ~np.isfinite(arr).all(axis=1)
         msg = f"{what.capitalize()} {int(np.argmax(bad))} holds NaN or infinity."
         raise InvalidVector(msg)
     if metric == "cosine":
-        norms = np.linalg.norm(arr, axis=1, keepdims=True)
-        if (norms == 0).any():
-            msg = f"{what.capitalize()} {int(np.argmax(norms[:, 0] == 0))} is all zeros; cosine similarity is undefined for it."
+        norms = np.sqrt(np.add.reduce(arr * arr, axis=1))  # np.linalg.norm's sum, without its overhead
+        if not norms.all():
+            msg = f"{what.capitalize()} {int(np.argmax(norms == 0))} is all zeros; cosine similarity is undefined for it."
             raise InvalidVector(msg)
-        arr = arr / norms
-    return np.ascontiguousarray(arr, dtype=np.float32)
+        arr /= norms[:, None]
+    return arr
 
 
 def _flat(dim: int, metric: str) -> faiss.Index:
@@ -840,6 +840,8 @@ class VectorIndex:
         refine = p["refine"] or (1 if self._hamming else 0)
         kk = k * max(refine, 1)
         scores, ids = self._finish(queries, *self._candidates(queries, kk, allowed, p, False), k, refine)
+        if (ids >= 0).all():
+            return scores, ids
         short = np.flatnonzero((ids >= 0).sum(axis=1) < k)
         if len(short):
             q = queries[short]
@@ -957,10 +959,11 @@ class VectorIndex:
         if self.metric == "l2":
             scores = np.sqrt(np.maximum(dist, 0))
         elif self.metric == "cosine":
-            scores = 1.0 - dist / 2.0  # L2 on unit vectors: |a - b|^2 = 2 - 2 cos
+            scores = dist * np.float32(-0.5)  # L2 on unit vectors: |a - b|^2 = 2 - 2 cos
+            scores += np.float32(1.0)
         else:
             scores = dist
-        return scores.astype(np.float32), ids
+        return scores.astype(np.float32, copy=False), ids
 
     def _candidates(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None, p: Mapping[str, int], exhaustive: bool

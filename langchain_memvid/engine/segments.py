@@ -275,4 +275,3 @@ def _fsync(path: Path) -> None:
 def fsync_dir(path: Path) -> None:
     """Make a rename or unlink in ``path`` durable (POSIX needs the directory fsynced too)."""
     _fsync(path)
-

@@ -64,6 +64,7 @@ from .index import (
     prepare_vectors,
 )
 from .profiles import get_profile
+from .record_ids import RecordIds
 from .records import PackReader, Record, encode_record
 from .segments import BuiltSegment, SegmentBuilder, fsync_dir
 from .video import FrameLocation, decode_packet, read_packet
@@ -212,6 +213,8 @@ class Engine:
         self._segments: dict[int, SegmentRow] = {}
         self._index: VectorIndex | None = None
         self._metadata: dict[int, dict[str, Any]] | None = None
+        self._record_ids: RecordIds | None = None
+        self._synced: tuple[tuple[int, int], int] | None = None  # (change token, generation)
         self._sync()
 
     # -- opening -------------------------------------------------------------------------
@@ -344,15 +347,19 @@ class Engine:
         files it names: then the sync starts over from the newer state. Nothing in memory changes
         until a sync succeeds.
         """
+        token = self.catalog.change_token()
+        if (token, self._generation) == self._synced:
+            return  # nothing written since the last check, by anyone, and nothing dropped here
         for attempt in range(SYNC_RETRIES):
             if self.catalog.generation() == self._generation:
-                return
+                break
             try:
                 self._sync_once()
-                return
+                break
             except (SegmentNotFound, ChecksumMismatch):
                 if attempt == SYNC_RETRIES - 1 or self.catalog.generation() == self._seen_generation:
                     raise
+        self._synced = (token, self._generation)
 
     def _sync_once(self) -> None:
         with self.catalog.snapshot():
@@ -388,6 +395,8 @@ class Engine:
                 keep = np.isin(ids, live)
                 loaded.append((ids[keep], vectors[keep]))
         # Everything is read: apply it.
+        if rebuild_all:
+            self._record_ids = None  # e.g. a rebuild that had to number vectors anew
         if index is not None:
             for ids, vectors in loaded:
                 index.add(ids, vectors)
@@ -957,22 +966,54 @@ class Engine:
         filter: Filter | None = None,
         search_params: Mapping[str, int] | None = None,
     ) -> list[tuple[str, float]]:
-        """Like ``search``, as (record id, score) pairs, without reading texts from the video."""
+        """Like ``search``, as (record id, score) pairs, reading neither video nor SQLite.
+
+        Record ids come from an in-memory map (``RecordIds``), loaded on the first call.
+        """
         with self._lock:
-            pairs, rows = self._nearest(query, k, filter, search_params)
-            return [(rows[vid].id, score) for vid, score in pairs if vid in rows]
+            vids, scores = self._nearest_vectors(query, k, filter, search_params)
+            if not len(vids):
+                return []
+            names = self._record_ids_of(vids)
+            return [(n, s) for n, s in zip(names, scores.tolist(), strict=True) if n is not None]
+
+    def _record_ids_of(self, vids: np.ndarray) -> list[str | None]:
+        """Record ids of live vector ids, from the in-memory map, filled from the catalog on a miss."""
+        assert self._index is not None
+        id_map = self._record_ids
+        if id_map is None or len(id_map) > 2 * len(self._index) + 1024:
+            id_map = self._record_ids = RecordIds()  # first use, or mostly deleted: start afresh
+        names = id_map.lookup(vids)
+        if None in names:  # records committed since the map was last filled
+            id_map.extend(self.catalog.record_ids_after(id_map.last))
+            names = id_map.lookup(vids)
+        if None in names:  # below ``last`` yet not held (a rebuild that numbered vectors anew)
+            missing = [v for v, n in zip(vids.tolist(), names, strict=True) if n is None]
+            rows = self.catalog.records_by_vector_ids(missing)
+            id_map.extend([(v, row.id) for v, row in rows.items()])
+            names = id_map.lookup(vids)
+        return names
 
     def _nearest(
         self, query: Any, k: int, filter: Filter | None, search_params: Mapping[str, int] | None
     ) -> tuple[list[tuple[int, float]], dict[int, RecordRow]]:
         """(vector id, score) of the k nearest live vectors, and their catalog rows."""
+        vids, scores = self._nearest_vectors(query, k, filter, search_params)
+        pairs = list(zip(vids.tolist(), scores.tolist(), strict=True))
+        return pairs, self.catalog.records_by_vector_ids(vids.tolist())
+
+    def _nearest_vectors(
+        self, query: Any, k: int, filter: Filter | None, search_params: Mapping[str, int] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Vector ids and scores of the k nearest live vectors, best first."""
         if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
             msg = f"k must be a positive integer, got {k!r}."
             raise InvalidArgument(msg)
         predicate = compile_filter(filter)
         self._sync()
+        none = np.zeros(0, np.int64), np.zeros(0, np.float32)
         if self._index is None or self.dim is None or len(self._index) == 0:
-            return [], {}
+            return none
         q = prepare_vectors(query, self.dim, self.metric, what="query vector")
         allowed = None
         if predicate is not None:
@@ -980,10 +1021,10 @@ class Engine:
                 (vid for vid, meta in self._all_metadata().items() if predicate(meta)), dtype=np.int64
             )
             if not len(allowed):
-                return [], {}
+                return none
         scores, ids = self._index.search(q, k, allowed, search_params)
-        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=False) if i >= 0]
-        return pairs, self.catalog.records_by_vector_ids([i for i, _ in pairs])
+        found = ids[0] >= 0
+        return ids[0][found], scores[0][found]
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors (normalised under cosine) of live records."""

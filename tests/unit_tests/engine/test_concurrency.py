@@ -106,6 +106,8 @@ def test_spawned_process_writes_are_visible_to_an_open_engine(
             child.kill()
     assert status == "ok", detail
     assert child.exitcode == 0
+    # Before any other read: the ids-only path must notice the child's commits by itself.
+    assert [rid for rid, _ in parent.search_ids(fake_embed_one("child text 2 3"), 1)] == ["child-2-3"]
 
     expected = (
         {f"child-{b}-{i}" for b in range(4) for i in range(5)}
