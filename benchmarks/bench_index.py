@@ -474,6 +474,13 @@ def bench_store(root: Path, n: int, x: np.ndarray, q: np.ndarray, kinds: list[st
         else:
             raw = raw_search(kind, index, params, None)
         engine.search(q[0], K)
+        t1 = time.perf_counter()
+        engine.search_ids(q[0], K)  # the first ids-only search fills the record-id map
+        if kind == kinds[0]:
+            out["record_id_map_load_s"] = time.perf_counter() - t1
+            id_map = engine._record_ids
+            assert id_map is not None
+            out["record_id_map_mb"] = (id_map._spans.nbytes + len(id_map._blob)) / 2**20
         single = time_single(
             {
                 "raw_faiss": raw,
