@@ -82,16 +82,17 @@ def prepare_vectors(vectors: object, dim: int, metric: str, *, what: str = "vect
         got = arr.shape[-1] if arr.ndim == 2 else arr.shape
         msg = f"The store holds {dim}-dimensional vectors; got a {what} of dimension {got}. Use the embedding model the store was built with."
         raise InvalidVector(msg)
-    if not np.isfinite(arr).all():
-        bad = ~np.isfinite(arr).all(axis=1)
-        msg = f"{what.capitalize()} {int(np.argmax(bad))} holds NaN or infinity."
+    # One pass for both checks: summed in float64 (which float32 squares cannot overflow), a row's
+    # sum of squares is finite exactly when all its values are.
+    squares = np.einsum("ij,ij->i", arr, arr, dtype=np.float64)
+    if not np.isfinite(squares).all():
+        msg = f"{what.capitalize()} {int(np.argmax(~np.isfinite(squares)))} holds NaN or infinity."
         raise InvalidVector(msg)
     if metric == "cosine":
-        norms = np.sqrt(np.add.reduce(arr * arr, axis=1))  # np.linalg.norm's sum, without its overhead
-        if not norms.all():
-            msg = f"{what.capitalize()} {int(np.argmax(norms == 0))} is all zeros; cosine similarity is undefined for it."
+        if not squares.all():
+            msg = f"{what.capitalize()} {int(np.argmax(squares == 0))} is all zeros; cosine similarity is undefined for it."
             raise InvalidVector(msg)
-        arr /= norms[:, None]
+        arr /= np.sqrt(squares)[:, None]
     return arr
 
 
@@ -615,6 +616,7 @@ class VectorIndex:
         self._count = 0
         self._main_live = 0
         self._live_bits: dict[str, tuple[np.ndarray, Any]] = {}
+        self._search_params: dict[tuple[Any, ...], Any] = {}  # FAISS SearchParameters, by knobs
 
     # -- bookkeeping ---------------------------------------------------------------------
 
@@ -647,6 +649,7 @@ class VectorIndex:
     def _changed(self) -> None:
         self._labels = None
         self._main_labels = None
+        self._search_params.clear()  # before the selectors they may point at
         self._live_bits.clear()
 
     def ids(self) -> np.ndarray:
@@ -903,7 +906,22 @@ class VectorIndex:
         scores = np.sqrt(np.maximum(dist, 0)) if self.metric == "l2" else dist
         return _pad(scores.astype(np.float32), ids, k, self._higher_better())
 
-    def _main_params(self, p: Mapping[str, int], sel: Any, exhaustive: bool, k: int) -> Any:
+    def _main_params(self, p: Mapping[str, int], sel: Any, exhaustive: bool, k: int, reuse: bool) -> Any:
+        """FAISS search parameters for ``main``; with ``reuse``, made once per set of knobs.
+
+        Kept ones may hold the live-id selector, so ``_changed`` drops them with it.
+        """
+        key = (p.get("nprobe"), p["efSearch"], exhaustive, k, id(sel))
+        if reuse and key in self._search_params:
+            return self._search_params[key]
+        sp = self._new_main_params(p, sel, exhaustive, k)
+        if reuse:
+            if len(self._search_params) >= 64:  # many per-query knobs: keep memory bounded
+                self._search_params.clear()
+            self._search_params[key] = sp
+        return sp
+
+    def _new_main_params(self, p: Mapping[str, int], sel: Any, exhaustive: bool, k: int) -> Any:
         if self._ivf is not None:
             nprobe = int(self._ivf.nlist) if exhaustive else p["nprobe"]
             sp = _faiss.SearchParametersIVF(nprobe=nprobe)
@@ -936,7 +954,7 @@ class VectorIndex:
         dist = found = None
         filtered = False  # the selector was applied inside FAISS
         if self._params_ok:
-            params = self._main_params(p, sel, exhaustive, fetch)
+            params = self._main_params(p, sel, exhaustive, fetch, reuse=allowed is None)
             try:
                 dist, found = target.search(queries, fetch, params=params)
                 filtered = True
@@ -950,7 +968,12 @@ class VectorIndex:
             dist, found = target.search(queries, fetch)
         del keep
         assert dist is not None
-        ids = found if labels is None else np.where(found >= 0, labels[np.maximum(found, 0)], -1)
+        if labels is None:
+            ids = found
+        elif found[:, -1].min() >= 0:  # every row complete (FAISS pads the ends with -1)
+            ids = labels[found]
+        else:
+            ids = np.where(found >= 0, labels[np.maximum(found, 0)], -1)
         if sel is not None and not filtered:
             ok = self._lookup(ids, self._live)
             if allowed is not None:

@@ -1,7 +1,8 @@
 """Vector id -> record id, held in memory so that ids-only search needs no SQLite lookup.
 
-A vector id belongs to one version of one record and is never reused (compaction and rebuild keep
-it; an upsert takes a new one), so an entry, once loaded, stays true: the map is filled from the
+Within one catalog a vector id belongs to one version of one record and is never reused (an
+upsert takes a new one, compaction keeps it), so an entry, once loaded, stays true until the engine
+reloads everything (a rebuild may renumber re-embedded vectors). The map is filled from the
 catalog, newest vector ids last, and a lookup is one array read per result. It costs the id's
 bytes plus 16 bytes a vector id (1M records with 18-byte ids: 34 MB), against 1,536 bytes for one
 384-d float32 vector.

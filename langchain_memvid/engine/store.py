@@ -1023,6 +1023,8 @@ class Engine:
             if not len(allowed):
                 return none
         scores, ids = self._index.search(q, k, allowed, search_params)
+        if ids.shape[1] and ids[0, -1] >= 0:  # results come best first, any -1 padding last
+            return ids[0], scores[0]
         found = ids[0] >= 0
         return ids[0][found], scores[0][found]
 
