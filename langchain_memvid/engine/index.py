@@ -85,6 +85,10 @@ def prepare_vectors(vectors: object, dim: int, metric: str, *, what: str = "vect
     # One pass for both checks: summed in float64 (which float32 squares cannot overflow), a row's
     # sum of squares is finite exactly when all its values are.
     squares = np.einsum("ij,ij->i", arr, arr, dtype=np.float64)
+    if len(squares) == 1 and 0.0 < (one := float(squares[0])) < math.inf:  # a query, in short
+        if metric == "cosine":
+            arr /= np.float64(math.sqrt(one))  # float64: a norm beyond float32 must not overflow
+        return arr
     if not np.isfinite(squares).all():
         msg = f"{what.capitalize()} {int(np.argmax(~np.isfinite(squares)))} holds NaN or infinity."
         raise InvalidVector(msg)
@@ -617,6 +621,7 @@ class VectorIndex:
         self._main_live = 0
         self._live_bits: dict[str, tuple[np.ndarray, Any]] = {}
         self._search_params: dict[tuple[Any, ...], Any] = {}  # FAISS SearchParameters, by knobs
+        self._plans: dict[int, tuple[Any, np.ndarray | None, Any] | None] = {}  # by k; see _search_planned
 
     # -- bookkeeping ---------------------------------------------------------------------
 
@@ -649,7 +654,8 @@ class VectorIndex:
     def _changed(self) -> None:
         self._labels = None
         self._main_labels = None
-        self._search_params.clear()  # before the selectors they may point at
+        self._plans.clear()  # before the selectors they may point at
+        self._search_params.clear()
         self._live_bits.clear()
 
     def ids(self) -> np.ndarray:
@@ -774,6 +780,7 @@ class VectorIndex:
         self._gpu_res, self._cpu_main = res, self.main  # pragma: no cover - needs a GPU
         self.main, self._ivf, self.on_gpu = gpu, None, True  # pragma: no cover
         self.mutable = self.removable = False  # pragma: no cover
+        self._changed()  # pragma: no cover
         return None  # pragma: no cover
 
     def cpu_main(self) -> faiss.Index | None:
@@ -828,8 +835,12 @@ class VectorIndex:
         come back whenever k allowed vectors exist: a small allowed set is searched exactly, and an
         approximate search that comes back short is redone exhaustively, then exactly.
         """
-        p = self.params(params)
         queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if allowed is None and not params:
+            planned = self._search_planned(queries, k)
+            if planned is not None:
+                return planned
+        p = self.params(params)
         if allowed is not None:
             allowed = np.asarray(allowed, dtype=np.int64)
         k = min(k, self._count if allowed is None else min(len(allowed), self._count))
@@ -855,6 +866,56 @@ class VectorIndex:
                 s2[still], i2[still] = self._brute(q[still], k, pool)
             scores[short], ids[short] = s2, i2
         return scores, ids
+
+    def _search_planned(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The common search in few steps, or None where it does not apply.
+
+        Default knobs, no filter, no refine, every vector in ``main``: FAISS's arguments are made
+        once per k and kept until the index changes. At 1M vectors a search takes under 1 ms, so
+        the dozen numpy and SWIG calls of the general path are a share worth saving.
+        """
+        if k not in self._plans:
+            if len(self._plans) >= 64:
+                self._plans.clear()
+            self._plans[k] = self._plan(k)
+        plan = self._plans[k]
+        if plan is None:
+            return None
+        target, labels, sp = plan
+        try:
+            dist, found = target.search(queries, k, params=sp)
+        except RuntimeError:  # an index that takes no search parameters: the general path copes
+            self._plans[k] = None
+            return None
+        if found[:, -1].min() < 0:  # short (deleted ids excluded): the general path completes it
+            return None
+        return self._scores(dist), (found if labels is None else labels[found])
+
+    def _plan(self, k: int) -> tuple[Any, np.ndarray | None, Any] | None:
+        p = self.params()
+        if (
+            self.main is None
+            or not self._params_ok
+            or self._hamming
+            or p["refine"]
+            or self.index.ntotal
+            or not 0 < k <= self._main_live
+        ):
+            return None
+        sel = self._live_selector(ivf=self._inner is None)[1] if self.dead else None
+        target = self.main if self._inner is None else self._inner
+        labels = None if self._inner is None else self._labels_main()
+        return target, labels, self._new_main_params(p, sel, False, k)
+
+    def _scores(self, dist: np.ndarray) -> np.ndarray:
+        """Scores of the metric from FAISS's distances (``main`` searches cosine as L2)."""
+        if self.metric == "l2":
+            return np.sqrt(np.maximum(dist, 0)).astype(np.float32, copy=False)
+        if self.metric == "cosine":
+            scores = dist * np.float32(-0.5)  # L2 on unit vectors: |a - b|^2 = 2 - 2 cos
+            scores += np.float32(1.0)
+            return scores.astype(np.float32, copy=False)
+        return dist.astype(np.float32, copy=False)
 
     def _higher_better(self) -> bool:
         return self.metric != "l2"
@@ -979,14 +1040,7 @@ class VectorIndex:
             if allowed is not None:
                 ok &= self._lookup(ids, self._allowed_mask(allowed, None))
             ids = np.where(ok, ids, -1)
-        if self.metric == "l2":
-            scores = np.sqrt(np.maximum(dist, 0))
-        elif self.metric == "cosine":
-            scores = dist * np.float32(-0.5)  # L2 on unit vectors: |a - b|^2 = 2 - 2 cos
-            scores += np.float32(1.0)
-        else:
-            scores = dist
-        return scores.astype(np.float32, copy=False), ids
+        return self._scores(dist), ids
 
     def _candidates(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None, p: Mapping[str, int], exhaustive: bool

@@ -164,12 +164,32 @@ def test_search_k_must_be_a_positive_int(seeded: Engine, k: Any):
 
 @pytest.mark.parametrize(
     ("query", "pattern"),
-    [(np.ones(DIM + 1), "dimension 9"), (np.full(DIM, np.nan), "NaN or infinity")],
-    ids=["wrong-dim", "nan"],
+    [
+        (np.ones(DIM + 1), "dimension 9"),
+        (np.full(DIM, np.nan), "NaN or infinity"),
+        (np.r_[np.ones(DIM - 1), -np.inf], "NaN or infinity"),
+        (np.zeros(DIM), "all zeros"),
+    ],
+    ids=["wrong-dim", "nan", "inf", "zero-under-cosine"],
 )
 def test_bad_query_vector_is_refused(seeded: Engine, query: np.ndarray, pattern: str):
     with pytest.raises(InvalidVector, match=pattern):
         seeded.search(query, 1)
+    with pytest.raises(InvalidVector, match=pattern):
+        seeded.search_ids(query, 1)
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e30, 3e38], ids=["tiny", "huge", "near-float32-max"])
+def test_extreme_but_finite_vectors_are_normalised_not_refused(engine: Engine, scale: float):
+    # Their float32 sums of squares underflow to 0 or overflow to infinity; cosine is still defined.
+    direction = fake_embed_one("direction")
+    direction /= np.abs(direction).max()
+    engine.add([Record("far", "far")], [direction * np.float32(scale)])
+    add(engine, [Record("other", "other")])
+    hits = engine.search((direction * np.float32(scale)).astype(np.float32), 2)
+    assert hits[0].record.id == "far"
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert engine.search_ids(direction * np.float32(scale), 1)[0][0] == "far"
 
 
 def test_search_on_an_empty_store_returns_nothing(engine: Engine):
