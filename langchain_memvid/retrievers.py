@@ -56,7 +56,8 @@ class MemvidRetriever(BaseRetriever):
     """"similarity", "mmr" (diverse hits) or "similarity_score_threshold" (needs
     `search_kwargs={"score_threshold": x}` with x in [0, 1])."""
     search_kwargs: dict[str, Any] = Field(default_factory=dict)
-    """More arguments for the search: `fetch_k`, `lambda_mult`, `score_threshold`, `filter`."""
+    """More arguments for the search: `fetch_k`, `lambda_mult`, `score_threshold`, `filter`,
+    `search_params` (per-query index knobs such as `{"nprobe": 64}`)."""
     filter: Filter | None = None
     """Metadata filter (dict or callable) applied to every search unless one is passed."""
     include_neighbors: int = Field(default=0, ge=0)

@@ -7,7 +7,7 @@ import logging
 import math
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -206,8 +206,9 @@ class MemvidVectorStore(VectorStore):
             metric: "cosine" (default for new stores), "ip" or "l2". An existing store keeps its
                 metric; naming another one raises.
             profile: Video profile of a new store: "lossless" or "robust".
-            **engine_options: Passed to the engine: `encoder`, `decoder`, `lock_timeout`,
-                `create`, `segment_records`.
+            **engine_options: Passed to the engine: `index` and `index_options` (the vector
+                index and its per-store knobs; see docs/indexes.md), `encoder`, `decoder`,
+                `lock_timeout`, `create`, `segment_records`.
 
         Raises:
             StoreConfigMismatch: The store holds vectors of another dimension than `embedding`
@@ -452,9 +453,12 @@ class MemvidVectorStore(VectorStore):
         *,
         filter: Filter | None = None,
         with_vectors: bool = False,
+        search_params: Mapping[str, int] | None = None,
     ) -> list[tuple[Document, float, np.ndarray | None]]:
         """The one search core: (document, raw score, stored vector if asked), best first."""
-        hits = self._engine.search(embedding, k, filter=filter, with_vectors=with_vectors)
+        hits = self._engine.search(
+            embedding, k, filter=filter, with_vectors=with_vectors, search_params=search_params
+        )
         return [(_to_document(h.record), h.score, h.vector) for h in hits]
 
     def similarity_search(
@@ -462,6 +466,8 @@ class MemvidVectorStore(VectorStore):
         query: str,
         k: int = 4,
         filter: Filter | None = None,
+        *,
+        search_params: Mapping[str, int] | None = None,
         **kwargs: Any,
     ) -> list[Document]:
         """The `k` documents closest to `query`.
@@ -470,19 +476,26 @@ class MemvidVectorStore(VectorStore):
             query: The query text.
             k: How many documents to return.
             filter: A metadata filter dict or a callable on the metadata dict.
+            search_params: This query's index knobs (`nprobe`, `efSearch`, `refine`,
+                `exact_max`; see docs/indexes.md), over the store's own.
             **kwargs: Not accepted; present for LangChain's signature.
 
         Returns:
             Documents, best first; fewer than `k` only when fewer match.
         """
         _reject_extra(kwargs, "similarity_search")
-        return [doc for doc, _ in self.similarity_search_with_score(query, k, filter=filter)]
+        return [
+            doc
+            for doc, _ in self.similarity_search_with_score(query, k, filter=filter, search_params=search_params)
+        ]
 
     def similarity_search_with_score(
         self,
         query: str,
         k: int = 4,
         filter: Filter | None = None,
+        *,
+        search_params: Mapping[str, int] | None = None,
         **kwargs: Any,
     ) -> list[tuple[Document, float]]:
         """The `k` documents closest to `query` with their raw scores.
@@ -495,6 +508,8 @@ class MemvidVectorStore(VectorStore):
             query: The query text.
             k: How many documents to return.
             filter: A metadata filter dict or a callable on the metadata dict.
+            search_params: This query's index knobs (`nprobe`, `efSearch`, `refine`,
+                `exact_max`; see docs/indexes.md), over the store's own.
             **kwargs: Not accepted; present for LangChain's signature.
 
         Returns:
@@ -502,13 +517,16 @@ class MemvidVectorStore(VectorStore):
         """
         _reject_extra(kwargs, "similarity_search_with_score")
         vector = self._embed_query(query)
-        return [(doc, score) for doc, score, _ in self._search(vector, k, filter=filter)]
+        hits = self._search(vector, k, filter=filter, search_params=search_params)
+        return [(doc, score) for doc, score, _ in hits]
 
     def similarity_search_by_vector(
         self,
         embedding: list[float],
         k: int = 4,
         filter: Filter | None = None,
+        *,
+        search_params: Mapping[str, int] | None = None,
         **kwargs: Any,
     ) -> list[Document]:
         """The `k` documents closest to an embedding vector.
@@ -517,13 +535,15 @@ class MemvidVectorStore(VectorStore):
             embedding: The query vector, of the store's dimension.
             k: How many documents to return.
             filter: A metadata filter dict or a callable on the metadata dict.
+            search_params: This query's index knobs (`nprobe`, `efSearch`, `refine`,
+                `exact_max`; see docs/indexes.md), over the store's own.
             **kwargs: Not accepted; present for LangChain's signature.
 
         Returns:
             Documents, best first.
         """
         _reject_extra(kwargs, "similarity_search_by_vector")
-        return [doc for doc, _, _ in self._search(embedding, k, filter=filter)]
+        return [doc for doc, _, _ in self._search(embedding, k, filter=filter, search_params=search_params)]
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         """Map the metric's raw score into [0, 1], higher meaning more relevant.
@@ -540,6 +560,8 @@ class MemvidVectorStore(VectorStore):
         fetch_k: int = 20,
         lambda_mult: float = 0.5,
         filter: Filter | None = None,
+        *,
+        search_params: Mapping[str, int] | None = None,
         **kwargs: Any,
     ) -> list[Document]:
         """Documents close to `query` and diverse among themselves (maximal marginal relevance).
@@ -550,6 +572,8 @@ class MemvidVectorStore(VectorStore):
             fetch_k: How many nearest candidates to choose from (at least `k`).
             lambda_mult: 1 for pure relevance, 0 for maximum diversity.
             filter: A metadata filter dict or a callable on the metadata dict.
+            search_params: This query's index knobs (`nprobe`, `efSearch`, `refine`,
+                `exact_max`; see docs/indexes.md), over the store's own.
             **kwargs: Not accepted; present for LangChain's signature.
 
         Returns:
@@ -557,7 +581,7 @@ class MemvidVectorStore(VectorStore):
         """
         _reject_extra(kwargs, "max_marginal_relevance_search")
         return self.max_marginal_relevance_search_by_vector(
-            self._embed_query(query), k, fetch_k, lambda_mult, filter=filter
+            self._embed_query(query), k, fetch_k, lambda_mult, filter=filter, search_params=search_params
         )
 
     def max_marginal_relevance_search_by_vector(
@@ -567,6 +591,8 @@ class MemvidVectorStore(VectorStore):
         fetch_k: int = 20,
         lambda_mult: float = 0.5,
         filter: Filter | None = None,
+        *,
+        search_params: Mapping[str, int] | None = None,
         **kwargs: Any,
     ) -> list[Document]:
         """Maximal marginal relevance search from an embedding vector.
@@ -577,13 +603,17 @@ class MemvidVectorStore(VectorStore):
             fetch_k: How many nearest candidates to choose from (at least `k`).
             lambda_mult: 1 for pure relevance, 0 for maximum diversity.
             filter: A metadata filter dict or a callable on the metadata dict.
+            search_params: This query's index knobs (`nprobe`, `efSearch`, `refine`,
+                `exact_max`; see docs/indexes.md), over the store's own.
             **kwargs: Not accepted; present for LangChain's signature.
 
         Returns:
             Documents in selection order.
         """
         _reject_extra(kwargs, "max_marginal_relevance_search_by_vector")
-        candidates = self._search(embedding, max(k, fetch_k), filter=filter, with_vectors=True)
+        candidates = self._search(
+            embedding, max(k, fetch_k), filter=filter, with_vectors=True, search_params=search_params
+        )
         if not candidates:
             return []
         vectors = [vec.tolist() for _, _, vec in candidates if vec is not None]

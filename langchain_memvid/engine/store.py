@@ -966,9 +966,10 @@ class Engine:
         filter: Filter | None = None,
         search_params: Mapping[str, int] | None = None,
     ) -> list[tuple[str, float]]:
-        """Like ``search``, as (record id, score) pairs, reading neither video nor SQLite.
+        """Like ``search``, as (record id, score) pairs, without reading texts from the video.
 
-        Record ids come from an in-memory map (``RecordIds``), loaded on the first call.
+        Record ids come from an in-memory map (``RecordIds``) that the first call fills from the
+        catalog (about 2.7 s and 22 MiB at 1M records), so a search costs little beyond FAISS's.
         """
         with self._lock:
             vids, scores = self._nearest_vectors(query, k, filter, search_params)

@@ -291,6 +291,45 @@ def test_unstorable_metadata_writes_nothing(store: MemvidVectorStore) -> None:
     assert len(store) == 0
 
 
+def test_per_query_index_knobs(tmp_path: Path) -> None:
+    # 40 clusters of 20 points in IVF with 8 lists: one probed list cannot hold every true
+    # neighbour of a point near a list boundary; probing all 8 is exact.
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((40, 16))
+    points = (centres[np.arange(800) % 40] + 0.8 * rng.standard_normal((800, 16))).astype(np.float32)
+    texts = [f"p{i}" for i in range(800)]
+    by_text = dict(zip(texts, points, strict=True))
+
+    class Table(Embeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return [by_text[t].tolist() for t in texts]
+
+        def embed_query(self, text: str) -> list[float]:
+            return by_text[text].tolist()
+
+    store = MemvidVectorStore(
+        tmp_path / "ivf", Table(), index="ivf", index_options={"nlist": 8, "nprobe": 1, "min_vectors": 100}
+    )
+    store.add_texts(texts, ids=texts)
+    unit = points / np.linalg.norm(points, axis=1, keepdims=True)
+    misses = {"default": 0, "all lists": 0}
+    for i in range(0, 800, 20):
+        truth = [f"p{j}" for j in np.argsort(-(unit @ unit[i]))[:10]]
+        default = [d.id for d in store.similarity_search(f"p{i}", k=10)]
+        probed = store.similarity_search(f"p{i}", k=10, search_params={"nprobe": 8})
+        misses["default"] += len(set(truth) - set(default))
+        misses["all lists"] += len(set(truth) - {d.id for d in probed})
+    assert misses["all lists"] == 0
+    assert misses["default"] > 0, "nprobe=1 should miss some neighbours, or the knob proves nothing"
+    retriever = store.as_retriever(search_kwargs={"k": 3, "search_params": {"nprobe": 8}})
+    assert [d.id for d in retriever.invoke("p5")][0] == "p5"
+    with pytest.raises(InvalidArgument, match="Unknown search parameter 'probes'"):
+        store.similarity_search("p1", search_params={"probes": 3})
+    with pytest.raises(InvalidArgument, match="nprobe"):
+        store.max_marginal_relevance_search("p1", search_params={"nprobe": 0})
+    store.close()
+
+
 def test_delete(filled: MemvidVectorStore) -> None:
     assert filled.delete(["d1", "d2", "missing"]) is True
     assert len(filled) == 10
