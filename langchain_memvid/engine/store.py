@@ -969,7 +969,7 @@ class Engine:
         """Like ``search``, as (record id, score) pairs, without reading texts from the video.
 
         Record ids come from an in-memory map (``RecordIds``) that the first call fills from the
-        catalog (about 2.7 s and 22 MiB at 1M records), so a search costs little beyond FAISS's.
+        catalog (about 2.6 s and 22 MiB at 1M records), so a search costs little beyond FAISS's.
         """
         with self._lock:
             vids, scores = self._nearest_vectors(query, k, filter, search_params)
