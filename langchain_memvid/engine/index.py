@@ -620,7 +620,6 @@ class VectorIndex:
         self._count = 0
         self._main_live = 0
         self._live_bits: dict[str, tuple[np.ndarray, Any]] = {}
-        self._search_params: dict[tuple[Any, ...], Any] = {}  # FAISS SearchParameters, by knobs
         self._plans: dict[int, tuple[Any, np.ndarray | None, Any] | None] = {}  # by k; see _search_planned
 
     # -- bookkeeping ---------------------------------------------------------------------
@@ -655,7 +654,6 @@ class VectorIndex:
         self._labels = None
         self._main_labels = None
         self._plans.clear()  # before the selectors they may point at
-        self._search_params.clear()
         self._live_bits.clear()
 
     def ids(self) -> np.ndarray:
@@ -903,9 +901,17 @@ class VectorIndex:
         ):
             return None
         sel = self._live_selector(ivf=self._inner is None)[1] if self.dead else None
-        target = self.main if self._inner is None else self._inner
-        labels = None if self._inner is None else self._labels_main()
-        return target, labels, self._new_main_params(p, sel, False, k)
+        target, labels = self._main_target()
+        return target, labels, self._main_params(p, sel, False, k)
+
+    def _main_target(self) -> tuple[Any, np.ndarray | None]:
+        """The index FAISS searches, and the table from its positions to vector ids (or None).
+
+        That is ``main`` itself when it stores vector ids (IVF), else the index inside its IndexIDMap.
+        """
+        if self._inner is None:
+            return self.main, None
+        return self._inner, self._labels_main()
 
     def _scores(self, dist: np.ndarray) -> np.ndarray:
         """Scores of the metric from FAISS's distances (``main`` searches cosine as L2)."""
@@ -967,22 +973,7 @@ class VectorIndex:
         scores = np.sqrt(np.maximum(dist, 0)) if self.metric == "l2" else dist
         return _pad(scores.astype(np.float32), ids, k, self._higher_better())
 
-    def _main_params(self, p: Mapping[str, int], sel: Any, exhaustive: bool, k: int, reuse: bool) -> Any:
-        """FAISS search parameters for ``main``; with ``reuse``, made once per set of knobs.
-
-        Kept ones may hold the live-id selector, so ``_changed`` drops them with it.
-        """
-        key = (p.get("nprobe"), p["efSearch"], exhaustive, k, id(sel))
-        if reuse and key in self._search_params:
-            return self._search_params[key]
-        sp = self._new_main_params(p, sel, exhaustive, k)
-        if reuse:
-            if len(self._search_params) >= 64:  # many per-query knobs: keep memory bounded
-                self._search_params.clear()
-            self._search_params[key] = sp
-        return sp
-
-    def _new_main_params(self, p: Mapping[str, int], sel: Any, exhaustive: bool, k: int) -> Any:
+    def _main_params(self, p: Mapping[str, int], sel: Any, exhaustive: bool, k: int) -> Any:
         if self._ivf is not None:
             nprobe = int(self._ivf.nlist) if exhaustive else p["nprobe"]
             sp = _faiss.SearchParametersIVF(nprobe=nprobe)
@@ -1004,8 +995,7 @@ class VectorIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         main = self.main
         assert main is not None
-        target = main if self._inner is None else self._inner
-        labels = None if self._inner is None else self._labels_main()
+        target, labels = self._main_target()
         keep, sel = None, None
         if allowed is not None:
             keep, sel = self._mask_selector(self._allowed_mask(allowed, labels))
@@ -1015,7 +1005,7 @@ class VectorIndex:
         dist = found = None
         filtered = False  # the selector was applied inside FAISS
         if self._params_ok:
-            params = self._main_params(p, sel, exhaustive, fetch, reuse=allowed is None)
+            params = self._main_params(p, sel, exhaustive, fetch)
             try:
                 dist, found = target.search(queries, fetch, params=params)
                 filtered = True
