@@ -324,6 +324,59 @@ def index_section(res: dict) -> str:
     )
 
 
+def gpu_section(res: dict) -> str:
+    rows = []
+    for name, r in res["kinds"].items():
+        for where in ("cpu", "gpu"):
+            f = r[where]
+            if "error" in f:
+                rows.append((name, where, f["error"], "", "", "", ""))
+                continue
+            rows.append(
+                (
+                    f"{name} ({r['factory']})",
+                    where.upper(),
+                    f"{f['p50_ms']:.2f} / {f['p99_ms']:.2f}",
+                    f"{f['batch_100']['per_query_ms']:.3f}",
+                    f"{f['batch_1000']['per_query_ms']:.4f}",
+                    f"{f['recall_at_10']:.3f}",
+                    "",
+                )
+            )
+        after = r.get("gpu_after_deleting_1pct")
+        if after:
+            rows[-1] = (
+                *rows[-1][:-1],
+                f"p50 {after['p50_ms']:.2f} ms, recall {after['recall_at_10']:.3f}, "
+                f"{after['returned_deleted']} deleted returned",
+            )
+    m = res["machine"]
+    return "\n".join(
+        [
+            "## Serving from a GPU",
+            "",
+            f"`python benchmarks/bench_gpu.py` on one {m['gpu']} beside {m['cpus']} CPU cores, faiss {m['faiss']},",
+            f"{res['when']}: the same {res['n']:,} x {res['dim']} data and build as the table above, served by",
+            'the store\'s `VectorIndex` on the CPU, then moved to the GPU (`index_options={"gpu": True}`).',
+            "Batched columns are milliseconds per query.",
+            "",
+            table(
+                (
+                    "index",
+                    "on",
+                    "single p50 / p99 ms",
+                    "batch of 100",
+                    "batch of 1,000",
+                    "recall@10",
+                    "GPU after deleting 1 %",
+                ),
+                rows,
+            ),
+            "",
+        ]
+    )
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     storage()
@@ -343,6 +396,7 @@ def main() -> None:
         ("storage", storage_section),
         ("langchain", langchain_section),
         ("index", index_section),
+        ("gpu", gpu_section),
     ):
         res = load(name)
         if res is None:

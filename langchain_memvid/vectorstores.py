@@ -486,7 +486,9 @@ class MemvidVectorStore(VectorStore):
         _reject_extra(kwargs, "similarity_search")
         return [
             doc
-            for doc, _ in self.similarity_search_with_score(query, k, filter=filter, search_params=search_params)
+            for doc, _ in self.similarity_search_with_score(
+                query, k, filter=filter, search_params=search_params
+            )
         ]
 
     def similarity_search_with_score(

@@ -481,9 +481,7 @@ def test_unknown_top_level_operator(op: str) -> None:
 
 def test_unknown_operator_inside_nested_logical_is_reported_at_compile_time() -> None:
     flt = {"$or": [{"a": 1}, {"$and": [{"b": {"$regex": "x"}}]}]}
-    with pytest.raises(
-        InvalidArgument, match=r"'\$regex' at filter\['\$or'\]\[1\]\['\$and'\]\[0\]"
-    ):
+    with pytest.raises(InvalidArgument, match=r"'\$regex' at filter\['\$or'\]\[1\]\['\$and'\]\[0\]"):
         compile_filter(flt)
 
 
@@ -521,9 +519,7 @@ def test_field_operator_at_top_level_is_rejected() -> None:
 
 
 def test_operator_dict_mixing_operators_and_plain_keys() -> None:
-    with pytest.raises(
-        InvalidArgument, match=r"mixes operators \['\$gt'\] with plain keys \['x'\]"
-    ):
+    with pytest.raises(InvalidArgument, match=r"mixes operators \['\$gt'\] with plain keys \['x'\]"):
         compile_filter({"year": {"$gt": 1, "x": 2}})
 
 
@@ -603,12 +599,8 @@ orderable = st.one_of(
 condition_strategy = st.one_of(
     values,  # implicit equality
     st.tuples(st.sampled_from(["$eq", "$ne", "$contains"]), values).map(lambda t: {t[0]: t[1]}),
-    st.tuples(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), orderable).map(
-        lambda t: {t[0]: t[1]}
-    ),
-    st.tuples(st.sampled_from(["$in", "$nin"]), st.lists(values, max_size=3)).map(
-        lambda t: {t[0]: t[1]}
-    ),
+    st.tuples(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), orderable).map(lambda t: {t[0]: t[1]}),
+    st.tuples(st.sampled_from(["$in", "$nin"]), st.lists(values, max_size=3)).map(lambda t: {t[0]: t[1]}),
     st.booleans().map(lambda b: {"$exists": b}),
 )
 field_filter = st.dictionaries(st.sampled_from(KEYS), condition_strategy, min_size=1, max_size=2)

@@ -16,9 +16,15 @@ import numpy as np
 import pytest
 
 from langchain_memvid.engine import Engine, Record
+from langchain_memvid.engine.index import gpu_status
 
 DIM = 16
 N = 400
+HAS_GPU, GPU_REASON = gpu_status()
+NEEDS_GPU = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not HAS_GPU, reason=f"needs a GPU and faiss with GPU support: {GPU_REASON}"),
+]
 
 # index -> (index_options, search_params that make the search exhaustive on N vectors)
 KINDS: dict[str, tuple[dict[str, Any], dict[str, int]]] = {
@@ -28,6 +34,7 @@ KINDS: dict[str, tuple[dict[str, Any], dict[str, int]]] = {
     "hnsw": ({"M": 8, "min_vectors": 200}, {"efSearch": 512}),
     "lsh": ({"nbits": 32, "min_vectors": 200}, {"refine": 200}),
     "IVF4,SQ8": ({"min_vectors": 200}, {"nprobe": 4, "refine": 200}),
+    "IVF4,PQ4x8": ({"min_vectors": 200}, {"nprobe": 4, "refine": 200}),  # 8-bit PQ: the GPU's only kind
 }
 
 

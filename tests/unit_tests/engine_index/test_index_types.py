@@ -10,15 +10,26 @@ import pytest
 
 from langchain_memvid.engine import Engine, Record
 
-from .conftest import KINDS, N, clustered, exact_top, metric_of, records
+from .conftest import KINDS, NEEDS_GPU, N, clustered, exact_top, metric_of, records
 
 K = 5
+# Every type on the CPU; the IVF types again served from a GPU (gpu=True), with the same answers.
+CASES = [pytest.param(kind, False, id=kind) for kind in KINDS] + [
+    pytest.param(kind, True, id=f"{kind}-gpu", marks=NEEDS_GPU) for kind in ("ivf", "IVF4,SQ8", "IVF4,PQ4x8")
+]
 
 
-def build(open_engine: Callable[..., Engine], kind: str, vectors: np.ndarray) -> Engine:
+def build(open_engine: Callable[..., Engine], kind: str, vectors: np.ndarray, gpu: bool = False) -> Engine:
     options, _ = KINDS[kind]
-    engine = open_engine(index=kind, index_options=options, metric=metric_of(kind))
-    engine.add(records(0, N), vectors[:N])
+    engine = open_engine(index=kind, index_options={**options, "gpu": gpu}, metric=metric_of(kind))
+    engine.add(records(0, N), vectors[:N])  # trains the index, which then moves to the GPU
+    assert engine.stats()["index"]["gpu"] is gpu
+    return engine
+
+
+def reopen(open_engine: Callable[..., Engine], gpu: bool) -> Engine:
+    engine = open_engine(index_options={"gpu": True}) if gpu else open_engine()
+    assert engine.stats()["index"]["gpu"] is gpu
     return engine
 
 
@@ -26,12 +37,12 @@ def ids_of(engine: Engine, query: np.ndarray, kind: str, k: int = K, **kwargs: o
     return [rid for rid, _ in engine.search_ids(query, k, search_params=KINDS[kind][1], **kwargs)]  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize(("kind", "gpu"), CASES)
 def test_index_round_trips_through_save_and_reopen(
-    open_engine: Callable[..., Engine], store_path: Path, kind: str
+    open_engine: Callable[..., Engine], store_path: Path, kind: str, gpu: bool
 ) -> None:
     vectors = clustered(N + 20)
-    engine = build(open_engine, kind, vectors)
+    engine = build(open_engine, kind, vectors, gpu)
     queries = vectors[N:]
     live = {f"r{i}": vectors[i] for i in range(N)}
     before = [ids_of(engine, q, kind) for q in queries]
@@ -46,7 +57,7 @@ def test_index_round_trips_through_save_and_reopen(
         assert (store_path / "index" / info["snapshot"]["file"]).is_file()
     engine.close()
 
-    reopened = open_engine()  # no index argument: the store says what it is
+    reopened = reopen(open_engine, gpu)  # no index argument: the store says what it is
     assert reopened.stats()["index"]["kind"] == info["kind"]
     assert reopened.stats()["index"]["factory"] == info["factory"]
     assert [ids_of(reopened, q, kind) for q in queries] == before
@@ -55,10 +66,12 @@ def test_index_round_trips_through_save_and_reopen(
     assert hits[0].record.text == f"text {before[0][0][1:]}"
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
-def test_delete_upsert_and_filter_stay_exact(open_engine: Callable[..., Engine], kind: str) -> None:
+@pytest.mark.parametrize(("kind", "gpu"), CASES)
+def test_delete_upsert_and_filter_stay_exact(
+    open_engine: Callable[..., Engine], kind: str, gpu: bool
+) -> None:
     vectors = clustered(N + 40, seed=1)
-    engine = build(open_engine, kind, vectors)
+    engine = build(open_engine, kind, vectors, gpu)
     metric = metric_of(kind)
     live = {f"r{i}": vectors[i] for i in range(N)}
     queries = vectors[N : N + 20]
@@ -103,7 +116,12 @@ def test_delete_upsert_and_filter_stay_exact(open_engine: Callable[..., Engine],
 
     check(engine)
     engine.close()
-    check(open_engine())  # snapshot + delta + deletions excluded, after a reopen
+    engine = reopen(open_engine, gpu)
+    check(engine)  # snapshot + delta + deletions excluded, after a reopen
+    engine.compact()  # folds everything into a new snapshot, served from the GPU again
+    assert engine.stats()["index"]["gpu"] is gpu
+    assert engine.stats()["index"]["deleted_excluded"] == 0
+    check(engine)
 
 
 @pytest.mark.parametrize("kind", ["ivfpq", "lsh", "hnsw"])

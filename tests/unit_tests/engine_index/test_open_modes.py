@@ -11,11 +11,8 @@ import numpy as np
 import pytest
 
 from langchain_memvid.engine import Engine
-from langchain_memvid.engine.index import gpu_status
 
-from .conftest import KINDS, clustered, exact_top, records
-
-HAS_GPU, GPU_REASON = gpu_status()
+from .conftest import HAS_GPU, KINDS, NEEDS_GPU, clustered, exact_top, records
 
 
 def built(open_engine: Callable[..., Engine], kind: str, n: int = 300) -> np.ndarray:
@@ -73,20 +70,42 @@ def test_gpu_request_without_gpu_warns_and_stays_on_cpu(open_engine: Callable[..
     assert engine.search_ids(vectors[3], 1)[0][0] == "r3"
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not HAS_GPU, reason=f"needs a GPU and faiss with GPU support: {GPU_REASON}")
-def test_gpu_serves_ivf(open_engine: Callable[..., Engine]) -> None:  # pragma: no cover - needs a GPU
-    vectors = built(open_engine, "ivf")
+@pytest.mark.parametrize("gpu", [False, pytest.param(True, marks=NEEDS_GPU)])
+def test_nprobe_is_taken_per_query(open_engine: Callable[..., Engine], gpu: bool) -> None:
+    vectors = built(open_engine, "ivf")  # 8 lists
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        engine = open_engine(index_options={"gpu": True})
-    assert engine.stats()["index"]["gpu"] is True
+        engine = open_engine(index_options={"gpu": gpu})
+    assert engine.stats()["index"]["gpu"] is gpu
     live = {f"r{i}": vectors[i] for i in range(300)}
-    assert [r for r, _ in engine.search_ids(vectors[310], 5, search_params={"nprobe": 8})] == exact_top(
-        live, vectors[310], 5, "cosine"
-    )
-    engine.delete(["r3"])
-    assert "r3" not in [r for r, _ in engine.search_ids(vectors[3], 5)]
+
+    def misses(nprobe: int) -> int:
+        return sum(
+            [r for r, _ in engine.search_ids(q, 10, search_params={"nprobe": nprobe})]
+            != exact_top(live, q, 10, "cosine")
+            for q in vectors[300:350]
+        )
+
+    assert misses(1) > 0  # one list of eight: some neighbours sit in other lists
+    assert misses(8) == 0  # every list: exact
+
+
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        pytest.param("hnsw", "FAISS has no GPU version of HNSW8,Flat", marks=NEEDS_GPU),
+        pytest.param("lsh", "FAISS has no GPU version of LSH32", marks=NEEDS_GPU),
+        pytest.param("ivfpq", "FAISS cannot move IVF4,PQ4x4 to the GPU: .*nbits == 8", marks=NEEDS_GPU),
+    ],
+)
+def test_gpu_request_for_a_cpu_only_type_warns(
+    open_engine: Callable[..., Engine], kind: str, why: str
+) -> None:
+    vectors = built(open_engine, kind)
+    with pytest.warns(RuntimeWarning, match=f"gpu=True: {why}.*; searching on the CPU"):
+        engine = open_engine(index_options={"gpu": True})
+    assert engine.stats()["index"]["gpu"] is False
+    assert engine.search_ids(vectors[3], 1)[0][0] == "r3"
 
 
 def test_damaged_snapshot_is_ignored_reported_and_rebuilt(
