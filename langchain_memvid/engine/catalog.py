@@ -15,6 +15,7 @@ as a ``sqlite3`` error, a ``ValueError`` from parsing, or a silently wrong value
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -287,18 +288,48 @@ class _Connection:
             self._db = sqlite3.connect(
                 uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30
             )
+        self._shm = Path(f"{path}-shm")
+        self._shm_fd: int | None = None
+        self._wal_hint: bytes | None = None  # the WAL-index header when ``_token`` was read
+        self._token = (-1, -1)
 
     @property
     def in_transaction(self) -> bool:
         return self._db.in_transaction
 
     def change_token(self) -> tuple[int, int]:
-        """SQLite's ``data_version`` and ``total_changes``, in one guarded call for the search path.
+        """SQLite's ``data_version`` and ``total_changes``, cheaply when nothing was committed.
 
         The first moves with other connections' commits, the second with this connection's writes.
+        Every commit in WAL mode rewrites the WAL-index header, so while that header and
+        ``total_changes`` stand still the last token still holds; reading 48 bytes costs a few
+        microseconds where the PRAGMA cost ~30 at 1M vectors, measured between FAISS searches.
         """
+        hint = self._read_wal_hint()
+        if hint is not None and hint == self._wal_hint and self._db.total_changes == self._token[1]:
+            return self._token
         with self._guard:
-            return self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes
+            token = self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes
+        self._wal_hint, self._token = hint, token  # the hint read first: a commit between moves it
+        return token
+
+    def _read_wal_hint(self) -> bytes | None:
+        """The WAL-index header, or None where it cannot be read (no WAL yet, no ``os.pread``).
+
+        That is the first 48 bytes of the ``-shm`` file, in SQLite's documented wal-index format.
+        """
+        if self._shm_fd is None:
+            if not hasattr(os, "pread") or not self._shm.exists():
+                return None
+            try:
+                self._shm_fd = os.open(self._shm, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except OSError:
+                return None
+        try:
+            head = os.pread(self._shm_fd, 48, 0)
+        except OSError:
+            return None
+        return head if len(head) == 48 else None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
         with self._guard:
@@ -309,6 +340,9 @@ class _Connection:
             self._db.executemany(sql, params)
 
     def close(self) -> None:
+        if self._shm_fd is not None:
+            os.close(self._shm_fd)
+            self._shm_fd = None
         with self._guard:
             self._db.close()
 

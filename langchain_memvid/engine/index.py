@@ -83,10 +83,17 @@ def prepare_vectors(vectors: object, dim: int, metric: str, *, what: str = "vect
         got = arr.shape[-1] if arr.ndim == 2 else arr.shape
         msg = f"The store holds {dim}-dimensional vectors; got a {what} of dimension {got}. Use the embedding model the store was built with."
         raise InvalidVector(msg)
+    if len(arr) == 1:  # a query, in short: each numpy call costs ~10 us between 1M-vector searches
+        row = arr[0]
+        one = float(row.dot(row))
+        if 1e-30 < one < 1e30:  # finite values of ordinary size (else the float64 pass below)
+            if metric == "cosine":
+                arr /= np.float32(math.sqrt(one))
+            return arr
     # One pass for both checks: summed in float64 (which float32 squares cannot overflow), a row's
     # sum of squares is finite exactly when all its values are.
-    squares = np.einsum("ij,ij->i", arr, arr, dtype=np.float64)
-    if len(squares) == 1 and 0.0 < (one := float(squares[0])) < math.inf:  # a query, in short
+    squares = np.add.reduce(np.square(arr, dtype=np.float64), axis=1)
+    if len(squares) == 1 and 0.0 < (one := float(squares[0])) < math.inf:
         if metric == "cosine":
             arr /= np.float64(math.sqrt(one))  # float64: a norm beyond float32 must not overflow
         return arr
@@ -623,6 +630,7 @@ class VectorIndex:
         self._main_live = 0
         self._live_bits: dict[str, tuple[np.ndarray, Any]] = {}
         self._plans: dict[int, tuple[Any, np.ndarray | None, Any] | None] = {}  # by k; see _search_planned
+        self._one_out: dict[int, tuple[np.ndarray, np.ndarray, Any, Any]] = {}  # by k; see search_one
 
     # -- bookkeeping ---------------------------------------------------------------------
 
@@ -656,6 +664,7 @@ class VectorIndex:
         self._labels = None
         self._main_labels = None
         self._plans.clear()  # before the selectors they may point at
+        self._one_out.clear()
         self._live_bits.clear()
 
     def ids(self) -> np.ndarray:
@@ -873,27 +882,60 @@ class VectorIndex:
             scores[short], ids[short] = s2, i2
         return scores, ids
 
+    def search_one(self, query: np.ndarray, k: int) -> tuple[list[int], list[float]] | None:
+        """One prepared query's top-k (vector ids, scores) by the planned search, or None.
+
+        None where ``_search_planned`` does not apply; ``search`` then answers. FAISS writes into
+        buffers kept with the plan, so calls must not overlap (the engine's lock serialises them).
+        """
+        plan = self._plan_for(k)
+        if plan is None:
+            return None
+        target, labels, sp = plan
+        if k not in self._one_out:
+            bufs = np.empty((1, k), np.float32), np.empty((1, k), np.int64)
+            self._one_out[k] = (*bufs, faiss.swig_ptr(bufs[0]), faiss.swig_ptr(bufs[1]))
+        dist, found, dist_ptr, found_ptr = self._one_out[k]
+        query = np.ascontiguousarray(query, dtype=np.float32)
+        try:
+            target.search_c(1, faiss.swig_ptr(query), k, dist_ptr, found_ptr, sp)
+        except RuntimeError:  # an index that takes no search parameters: the general path copes
+            self._plans[k] = None
+            return None
+        row = found[0]
+        if row[-1] < 0:  # short (deleted ids excluded): search() completes it
+            return None
+        return (row if labels is None else labels[row]).tolist(), self._scores(dist)[0].tolist()
+
+    def _plan_for(self, k: int) -> tuple[Any, np.ndarray | None, Any] | None:
+        if k not in self._plans:
+            if len(self._plans) >= 64:
+                self._plans.clear()
+                self._one_out.clear()
+            self._plans[k] = self._plan(k)
+        return self._plans[k]
+
     def _search_planned(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The common search in few steps, or None where it does not apply.
 
         Default knobs, no filter, no refine, every vector in ``main``: FAISS's arguments are made
-        once per k and kept until the index changes. At 1M vectors a search takes under 1 ms, so
-        the dozen numpy and SWIG calls of the general path are a share worth saving.
+        once per k and kept until the index changes, and FAISS's own ``search_c`` is called
+        without its Python wrapper. At 1M vectors a search takes under 1 ms, so each numpy and
+        SWIG call saved is a share worth having (``queries``: C-contiguous float32 rows).
         """
-        if k not in self._plans:
-            if len(self._plans) >= 64:
-                self._plans.clear()
-            self._plans[k] = self._plan(k)
-        plan = self._plans[k]
+        plan = self._plan_for(k)
         if plan is None:
             return None
         target, labels, sp = plan
+        n = len(queries)
+        dist, found = np.empty((n, k), np.float32), np.empty((n, k), np.int64)
         try:
-            dist, found = target.search(queries, k, params=sp)
+            target.search_c(n, faiss.swig_ptr(queries), k, faiss.swig_ptr(dist), faiss.swig_ptr(found), sp)
         except RuntimeError:  # an index that takes no search parameters: the general path copes
             self._plans[k] = None
             return None
-        if found[:, -1].min() < 0:  # short (deleted ids excluded): the general path completes it
+        last = found[:, -1]
+        if (last[0] if n == 1 else last.min()) < 0:  # short (deleted ids excluded): search() completes it
             return None
         return self._scores(dist), (found if labels is None else labels[found])
 

@@ -53,13 +53,10 @@ class RecordIds:
         self._blob += b"".join(encoded)
         self.last = max(self.last, top)
 
-    def lookup(self, vector_ids: np.ndarray) -> list[str | None]:
-        """The record id of each vector id, None where the map does not hold it."""
-        if len(vector_ids) and int(vector_ids.max()) >= len(self._spans):
-            inside = vector_ids < len(self._spans)
-            out: list[str | None] = [None] * len(vector_ids)
-            for n, name in zip(np.flatnonzero(inside).tolist(), self.lookup(vector_ids[inside]), strict=True):
-                out[n] = name
-            return out
+    def lookup(self, vector_ids: Sequence[int]) -> list[str | None]:
+        """The record id of each (non-negative) vector id, None where the map does not hold it."""
+        held = len(self._spans)
+        if len(vector_ids) and max(vector_ids) >= held:
+            return [self.lookup([v])[0] if v < held else None for v in vector_ids]
         blob = self._blob
         return [blob[a:b].decode() if a >= 0 else None for a, b in self._spans[vector_ids].tolist()]

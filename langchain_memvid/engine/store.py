@@ -347,7 +347,7 @@ class Engine:
         files it names: then the sync starts over from the newer state. Nothing in memory changes
         until a sync succeeds.
         """
-        token = self.catalog.change_token()
+        token = self.catalog.db.change_token()
         if (token, self._generation) == self._synced:
             return  # nothing written since the last check, by anyone, and nothing dropped here
         for attempt in range(SYNC_RETRIES):
@@ -973,12 +973,12 @@ class Engine:
         """
         with self._lock:
             vids, scores = self._nearest_vectors(query, k, filter, search_params)
-            if not len(vids):
+            if not vids:
                 return []
             names = self._record_ids_of(vids)
-            return [(n, s) for n, s in zip(names, scores.tolist(), strict=True) if n is not None]
+            return [(n, s) for n, s in zip(names, scores, strict=True) if n is not None]
 
-    def _record_ids_of(self, vids: np.ndarray) -> list[str | None]:
+    def _record_ids_of(self, vids: list[int]) -> list[str | None]:
         """Record ids of live vector ids, from the in-memory map, filled from the catalog on a miss."""
         assert self._index is not None
         id_map = self._record_ids
@@ -989,7 +989,7 @@ class Engine:
             id_map.extend(self.catalog.record_ids_after(id_map.last))
             names = id_map.lookup(vids)
         if None in names:  # below ``last`` yet not held (a rebuild that numbered vectors anew)
-            missing = [v for v, n in zip(vids.tolist(), names, strict=True) if n is None]
+            missing = [v for v, n in zip(vids, names, strict=True) if n is None]
             rows = self.catalog.records_by_vector_ids(missing)
             id_map.extend([(v, row.id) for v, row in rows.items()])
             names = id_map.lookup(vids)
@@ -1000,34 +1000,39 @@ class Engine:
     ) -> tuple[list[tuple[int, float]], dict[int, RecordRow]]:
         """(vector id, score) of the k nearest live vectors, and their catalog rows."""
         vids, scores = self._nearest_vectors(query, k, filter, search_params)
-        pairs = list(zip(vids.tolist(), scores.tolist(), strict=True))
-        return pairs, self.catalog.records_by_vector_ids(vids.tolist())
+        return list(zip(vids, scores, strict=True)), self.catalog.records_by_vector_ids(vids)
 
     def _nearest_vectors(
         self, query: Any, k: int, filter: Filter | None, search_params: Mapping[str, int] | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Vector ids and scores of the k nearest live vectors, best first."""
+    ) -> tuple[list[int], list[float]]:
+        """Vector ids and scores of the k nearest live vectors, best first.
+
+        The common query (no filter, default knobs) takes ``VectorIndex.search_one``: at 1M
+        vectors FAISS answers in under 1 ms, and every step around it shows in the latency.
+        """
         if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
             msg = f"k must be a positive integer, got {k!r}."
             raise InvalidArgument(msg)
-        predicate = compile_filter(filter)
+        predicate = compile_filter(filter) if filter is not None else None
         self._sync()
-        none = np.zeros(0, np.int64), np.zeros(0, np.float32)
-        if self._index is None or self.dim is None or len(self._index) == 0:
-            return none
-        q = prepare_vectors(query, self.dim, self.metric, what="query vector")
+        index, dim = self._index, self.dim
+        if index is None or dim is None or not len(index):
+            return [], []
+        q = prepare_vectors(query, dim, self.metric, what="query vector")
+        if predicate is None and not search_params:
+            found = index.search_one(q, k)
+            if found is not None:
+                return found
         allowed = None
         if predicate is not None:
             allowed = np.fromiter(
                 (vid for vid, meta in self._all_metadata().items() if predicate(meta)), dtype=np.int64
             )
             if not len(allowed):
-                return none
-        scores, ids = self._index.search(q, k, allowed, search_params)
-        if ids.shape[1] and ids[0, -1] >= 0:  # results come best first, any -1 padding last
-            return ids[0], scores[0]
-        found = ids[0] >= 0
-        return ids[0][found], scores[0][found]
+                return [], []
+        scores, ids = index.search(q, k, allowed, search_params)
+        keep = ids[0] >= 0  # results come best first, any -1 padding last
+        return ids[0][keep].tolist(), scores[0][keep].tolist()
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors (normalised under cosine) of live records."""

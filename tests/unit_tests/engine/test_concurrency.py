@@ -8,6 +8,7 @@ after its commit) and section 7 "Reader algorithm".
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -225,3 +226,22 @@ def test_read_racing_a_commit_by_another_engine(
     assert "y" not in _ids(reader.search(fake_embed_one("old y"), 3))
     monkeypatch.undo()
     assert sorted(reader.ids()) == ["x", "z"]
+
+
+def test_change_token_moves_with_each_commit_and_stands_still_between(
+    open_engine: Callable[..., Engine],
+):
+    writer, reader = open_engine(), open_engine()
+    add(writer, [Record("a", "first")])
+    token = reader.catalog.change_token()
+    if hasattr(os, "pread"):  # the shortcut that skips SQLite is in use here
+        assert reader.catalog.db._read_wal_hint() is not None
+    reader.search_ids(fake_embed_one("first"), 1)
+    reader.get(["a"])
+    assert reader.catalog.change_token() == token  # reads commit nothing
+    add(writer, [Record("b", "second")])  # another connection's commit
+    moved = reader.catalog.change_token()
+    assert moved != token
+    add(reader, [Record("c", "third")])  # this connection's own commit
+    assert reader.catalog.change_token() != moved
+    assert [rid for rid, _ in reader.search_ids(fake_embed_one("second"), 1)] == ["b"]

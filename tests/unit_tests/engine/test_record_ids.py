@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import pytest
 
 from langchain_memvid.engine import Engine, Record
@@ -22,12 +21,12 @@ def _top(engine: Engine, text: str, k: int = 1) -> list[str]:
 
 def test_the_map_returns_ids_it_holds_and_none_for_the_rest():
     ids = RecordIds()
-    assert ids.lookup(np.array([0, 5], np.int64)) == [None, None]
+    assert ids.lookup([0, 5]) == [None, None]
     ids.extend([(0, "a"), (3, "ünïcode-id"), (7, "")])
     ids.extend([(12, "later"), (9, "between")])
     assert len(ids) == 5
     assert ids.last == 12
-    assert ids.lookup(np.array([3, 0, 7, 1, 12, 9, 40], np.int64)) == [
+    assert ids.lookup([3, 0, 7, 1, 12, 9, 40]) == [
         "ünïcode-id",
         "a",
         "",
