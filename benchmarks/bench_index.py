@@ -295,7 +295,8 @@ def bench_kind(
     raw = raw_search(kind, index, params, flat_raw)
     singles = q[: 40 if kind == "flat" else 300]
     ours(q[:5]), raw(q[:5])  # warm up
-    info["single"] = time_single({"ours": ours, "raw_faiss": raw}, singles)
+    info["single"] = time_interleaved({"ours": ours, "raw_faiss": raw}, singles)
+    info["when"] = time.strftime("%Y-%m-%d %H:%M")
     info["batched"] = time_batched(ours, q[: 300 if kind == "flat" else NQ])
     info["batched_raw_faiss"] = time_batched(raw, q[: 300 if kind == "flat" else NQ])
     _, found = index.search(q, K)
@@ -322,7 +323,7 @@ def bench_kind(
         dead = set(doomed.tolist())
         live_truth = np.array([[t for t in row if t not in dead][:K] for row in truth])
         _, found = index.search(q, K)
-        t = time_single({"ours": ours, "raw_faiss": raw}, q[:300])
+        t = time_interleaved({"ours": ours, "raw_faiss": raw}, q[:300])
         info["after_deleting_1pct"] = {
             "deleted_excluded": index.dead,
             "recall_at_10": recall(found, live_truth),
@@ -478,6 +479,7 @@ def bench_store(root: Path, n: int, x: np.ndarray, q: np.ndarray, kinds: list[st
     )[1]
     out: dict[str, Any] = {
         "records": n,
+        "when": time.strftime("%Y-%m-%d %H:%M"),
         "text_bytes": text_bytes,
         "build_s": build_s,
         "build_records_per_s": n / build_s,
@@ -765,9 +767,13 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     kinds = [k for k in args.kinds.split(",") if k]
     previous = RESULTS / "index.json"
-    if not kinds and previous.exists():
-        # Store sizes only (e.g. --kinds '' --store '' --store-1m): keep the index table of the last run.
+    if previous.exists():
+        # Results accumulate: a run replaces the index rows and store sizes it measures, each
+        # stamped with its own time, and keeps the rest (a table of another size is dropped).
         OUT.update(json.loads(previous.read_text()))
+        if kinds and OUT.get("n") != args.n:
+            OUT.pop("indexes", None)
+            OUT.pop("mmap", None)
     OUT.update(
         machine=f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, faiss {faiss.__version__}",
         n=OUT.get("n", args.n) if not kinds else args.n,
@@ -818,7 +824,7 @@ def main() -> None:
         files.close()
         shutil.rmtree(root / "vectors", ignore_errors=True)
         save_json()
-        OUT["store"] = [st for st in OUT.get("store", []) if not kinds and st["records"] not in stores]
+        OUT["store"] = [st for st in OUT.get("store", []) if st["records"] not in stores]
         store_kinds = [k for k in args.store_kinds.split(",") if k]
         for n in stores:
             OUT["store"].append(bench_store(root, n, data[NQ:], q, store_kinds))

@@ -268,6 +268,12 @@ def langchain_section(res: dict) -> str:
     )
 
 
+def table_when(res: dict) -> str:
+    """When the index table ran (its rows carry their own times; older results only the run's)."""
+    stamps = sorted({r["when"] for r in res["indexes"].values() if "when" in r})
+    return " to ".join(dict.fromkeys([stamps[0], stamps[-1]])) if stamps else res["when"]
+
+
 def index_section(res: dict) -> str:
     seed = {"flat": "~100 ms, 1.5 GB", "ivf": "~5 ms, 1.5 GB, 98 %", "ivfpq": "~3 ms, 150 MB, 95 %"}
     rows = []
@@ -291,7 +297,7 @@ def index_section(res: dict) -> str:
         [
             "## FAISS index choices at 1,000,000 vectors",
             "",
-            f"`python benchmarks/bench_index.py` on {res['machine']}, {res['when']}: {res['n']:,} vectors of",
+            f"`python benchmarks/bench_index.py` on {res['machine']}, {table_when(res)}: {res['n']:,} vectors of",
             f"dimension {res['dim']} ({res['data']}), k={res['k']}, {res['queries']} queries, exact search as",
             "ground truth. [indexes.md](indexes.md) has the sweeps, the batched figures and the store growth curve.",
             "",

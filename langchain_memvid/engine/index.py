@@ -630,7 +630,7 @@ class VectorIndex:
         self._main_live = 0
         self._live_bits: dict[str, tuple[np.ndarray, Any]] = {}
         self._plans: dict[int, tuple[Any, np.ndarray | None, Any] | None] = {}  # by k; see _search_planned
-        self._one_out: dict[int, tuple[np.ndarray, np.ndarray, Any, Any]] = {}  # by k; see search_one
+        self._one_out: dict[int, tuple[np.ndarray, np.ndarray, Any, Any]] = {}  # by k; see _search_planned
 
     # -- bookkeeping ---------------------------------------------------------------------
 
@@ -885,27 +885,13 @@ class VectorIndex:
     def search_one(self, query: np.ndarray, k: int) -> tuple[list[int], list[float]] | None:
         """One prepared query's top-k (vector ids, scores) by the planned search, or None.
 
-        None where ``_search_planned`` does not apply; ``search`` then answers. FAISS writes into
-        buffers kept with the plan, so calls must not overlap (the engine's lock serialises them).
+        None where ``_search_planned`` does not apply; ``search`` then answers.
         """
-        plan = self._plan_for(k)
-        if plan is None:
+        found = self._search_planned(np.ascontiguousarray(query, dtype=np.float32), k, reuse=True)
+        if found is None:
             return None
-        target, labels, sp = plan
-        if k not in self._one_out:
-            bufs = np.empty((1, k), np.float32), np.empty((1, k), np.int64)
-            self._one_out[k] = (*bufs, faiss.swig_ptr(bufs[0]), faiss.swig_ptr(bufs[1]))
-        dist, found, dist_ptr, found_ptr = self._one_out[k]
-        query = np.ascontiguousarray(query, dtype=np.float32)
-        try:
-            target.search_c(1, faiss.swig_ptr(query), k, dist_ptr, found_ptr, sp)
-        except RuntimeError:  # an index that takes no search parameters: the general path copes
-            self._plans[k] = None
-            return None
-        row = found[0]
-        if row[-1] < 0:  # short (deleted ids excluded): search() completes it
-            return None
-        return (row if labels is None else labels[row]).tolist(), self._scores(dist)[0].tolist()
+        scores, ids = found
+        return ids[0].tolist(), scores[0].tolist()
 
     def _plan_for(self, k: int) -> tuple[Any, np.ndarray | None, Any] | None:
         if k not in self._plans:
@@ -915,22 +901,33 @@ class VectorIndex:
             self._plans[k] = self._plan(k)
         return self._plans[k]
 
-    def _search_planned(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def _search_planned(
+        self, queries: np.ndarray, k: int, *, reuse: bool = False
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """The common search in few steps, or None where it does not apply.
 
         Default knobs, no filter, no refine, every vector in ``main``: FAISS's arguments are made
         once per k and kept until the index changes, and FAISS's own ``search_c`` is called
         without its Python wrapper. At 1M vectors a search takes under 1 ms, so each numpy and
-        SWIG call saved is a share worth having (``queries``: C-contiguous float32 rows).
+        SWIG call saved is a share worth having (``queries``: C-contiguous float32 rows). With
+        ``reuse`` (one query) FAISS writes into buffers kept per k, which the results may share:
+        the caller copies them before the next call (the engine's lock keeps calls apart).
         """
         plan = self._plan_for(k)
         if plan is None:
             return None
         target, labels, sp = plan
         n = len(queries)
-        dist, found = np.empty((n, k), np.float32), np.empty((n, k), np.int64)
+        if reuse and n == 1:
+            if k not in self._one_out:
+                bufs = np.empty((1, k), np.float32), np.empty((1, k), np.int64)
+                self._one_out[k] = (*bufs, faiss.swig_ptr(bufs[0]), faiss.swig_ptr(bufs[1]))
+            dist, found, dist_ptr, found_ptr = self._one_out[k]
+        else:
+            dist, found = np.empty((n, k), np.float32), np.empty((n, k), np.int64)
+            dist_ptr, found_ptr = faiss.swig_ptr(dist), faiss.swig_ptr(found)
         try:
-            target.search_c(n, faiss.swig_ptr(queries), k, faiss.swig_ptr(dist), faiss.swig_ptr(found), sp)
+            target.search_c(n, faiss.swig_ptr(queries), k, dist_ptr, found_ptr, sp)
         except RuntimeError:  # an index that takes no search parameters: the general path copes
             self._plans[k] = None
             return None
