@@ -553,10 +553,12 @@ def minimal_glue(engine: Engine, index: VectorIndex) -> Callable[[np.ndarray], A
     dist_ptr, found_ptr = faiss.swig_ptr(dist), faiss.swig_ptr(found)
 
     def glue(qq: np.ndarray) -> list[tuple[str | None, float]]:
-        v = qq[0] * np.float32(1 / math.sqrt(float(qq[0].dot(qq[0]))))
+        v = qq * (1.0 / math.sqrt(float(np.vdot(qq, qq))))
         target.search_c(1, faiss.swig_ptr(v), K, dist_ptr, found_ptr, sp)
-        ids = found[0] if labels is None else labels[found[0]]
-        return list(zip(names.lookup(ids.tolist()), dist[0].tolist(), strict=True))
+        ids = found.tolist()[0]
+        if labels is not None:
+            ids = [labels[i] for i in ids]
+        return list(zip(names.lookup(ids), dist.tolist()[0], strict=True))
 
     return glue
 

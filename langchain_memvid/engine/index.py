@@ -84,11 +84,10 @@ def prepare_vectors(vectors: object, dim: int, metric: str, *, what: str = "vect
         msg = f"The store holds {dim}-dimensional vectors; got a {what} of dimension {got}. Use the embedding model the store was built with."
         raise InvalidVector(msg)
     if len(arr) == 1:  # a query, in short: each numpy call costs ~10 us between 1M-vector searches
-        row = arr[0]
-        one = float(row.dot(row))
+        one = float(np.vdot(arr, arr))
         if 1e-30 < one < 1e30:  # finite values of ordinary size (else the float64 pass below)
             if metric == "cosine":
-                arr /= np.float32(math.sqrt(one))
+                arr *= 1.0 / math.sqrt(one)
             return arr
     # One pass for both checks: summed in float64 (which float32 squares cannot overflow), a row's
     # sum of squares is finite exactly when all its values are.
@@ -629,8 +628,8 @@ class VectorIndex:
         self._count = 0
         self._main_live = 0
         self._live_bits: dict[str, tuple[np.ndarray, Any]] = {}
-        self._plans: dict[int, tuple[Any, np.ndarray | None, Any] | None] = {}  # by k; see _search_planned
-        self._one_out: dict[int, tuple[np.ndarray, np.ndarray, Any, Any]] = {}  # by k; see _search_planned
+        self._plans: dict[int, tuple[Any, Any, Any] | None] = {}  # by k; see _run_plan
+        self._one_out: dict[int, tuple[np.ndarray, np.ndarray, Any, Any]] = {}  # by k; see _run_plan
 
     # -- bookkeeping ---------------------------------------------------------------------
 
@@ -885,15 +884,31 @@ class VectorIndex:
     def search_one(self, query: np.ndarray, k: int) -> tuple[list[int], list[float]] | None:
         """One prepared query's top-k (vector ids, scores) by the planned search, or None.
 
-        None where ``_search_planned`` does not apply; ``search`` then answers.
+        None where no plan applies; ``search`` then answers. After FAISS, plain Python on the k
+        results: between searches of a large index each numpy call costs ~10 us of cold caches
+        (measured at 1M vectors), more than the work it does. Scores are computed in double
+        precision here (``search`` rounds them to float32).
         """
-        found = self._search_planned(np.ascontiguousarray(query, dtype=np.float32), k, reuse=True)
-        if found is None:
+        run = self._run_plan(query, k, reuse=True)
+        if run is None:
             return None
-        scores, ids = found
-        return ids[0].tolist(), scores[0].tolist()
+        dist, found, labels = run
+        ids = found.tolist()[0]
+        if ids[-1] < 0:  # short (deleted ids excluded): search() completes it
+            return None
+        if labels is not None:
+            ids = [labels[i] for i in ids]
+        return ids, self._score_list(dist.tolist()[0])
 
-    def _plan_for(self, k: int) -> tuple[Any, np.ndarray | None, Any] | None:
+    def _score_list(self, dist: list[float]) -> list[float]:
+        """``_scores`` for one row of Python floats."""
+        if self.metric == "cosine":
+            return [1.0 - 0.5 * d for d in dist]
+        if self.metric == "l2":
+            return [math.sqrt(d) if d > 0 else 0.0 for d in dist]
+        return dist
+
+    def _plan_for(self, k: int) -> tuple[Any, Any, Any] | None:
         if k not in self._plans:
             if len(self._plans) >= 64:
                 self._plans.clear()
@@ -901,17 +916,17 @@ class VectorIndex:
             self._plans[k] = self._plan(k)
         return self._plans[k]
 
-    def _search_planned(
-        self, queries: np.ndarray, k: int, *, reuse: bool = False
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """The common search in few steps, or None where it does not apply.
+    def _run_plan(
+        self, queries: np.ndarray, k: int, *, reuse: bool
+    ) -> tuple[np.ndarray, np.ndarray, Any] | None:
+        """FAISS's answer by the plan for k: (distances, positions or ids, labels or None), or None.
 
         Default knobs, no filter, no refine, every vector in ``main``: FAISS's arguments are made
         once per k and kept until the index changes, and FAISS's own ``search_c`` is called
-        without its Python wrapper. At 1M vectors a search takes under 1 ms, so each numpy and
-        SWIG call saved is a share worth having (``queries``: C-contiguous float32 rows). With
-        ``reuse`` (one query) FAISS writes into buffers kept per k, which the results may share:
-        the caller copies them before the next call (the engine's lock keeps calls apart).
+        without its Python wrapper (``queries``: C-contiguous float32 rows). With ``reuse`` (one
+        query) FAISS writes into buffers kept per k: the caller copies them out before the next
+        call (the engine's lock keeps calls apart). ``labels`` (positions to vector ids) is a
+        memoryview, indexed without numpy.
         """
         plan = self._plan_for(k)
         if plan is None:
@@ -931,12 +946,19 @@ class VectorIndex:
         except RuntimeError:  # an index that takes no search parameters: the general path copes
             self._plans[k] = None
             return None
-        last = found[:, -1]
-        if (last[0] if n == 1 else last.min()) < 0:  # short (deleted ids excluded): search() completes it
-            return None
-        return self._scores(dist), (found if labels is None else labels[found])
+        return dist, found, labels
 
-    def _plan(self, k: int) -> tuple[Any, np.ndarray | None, Any] | None:
+    def _search_planned(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The common search in few steps (``_run_plan``), or None where it does not apply."""
+        run = self._run_plan(queries, k, reuse=False)
+        if run is None:
+            return None
+        dist, found, labels = run
+        if found[:, -1].min() < 0:  # short (deleted ids excluded): search() completes it
+            return None
+        return self._scores(dist), (found if labels is None else np.asarray(labels)[found])
+
+    def _plan(self, k: int) -> tuple[Any, Any, Any] | None:
         p = self.params()
         if (
             self.main is None
@@ -950,7 +972,7 @@ class VectorIndex:
             return None
         sel = self._live_selector(ivf=self._inner is None)[1] if self.dead else None
         target, labels = self._main_target()
-        return target, labels, self._main_params(p, sel, False, k)
+        return target, None if labels is None else labels.data, self._main_params(p, sel, False, k)
 
     def _main_target(self) -> tuple[Any, np.ndarray | None]:
         """The index FAISS searches, and the table from its positions to vector ids (or None).
