@@ -347,7 +347,7 @@ class Engine:
         files it names: then the sync starts over from the newer state. Nothing in memory changes
         until a sync succeeds.
         """
-        token = self.catalog.db.change_token()
+        token = self.catalog.change_token()
         if (token, self._generation) == self._synced:
             return  # nothing written since the last check, by anyone, and nothing dropped here
         for attempt in range(SYNC_RETRIES):
@@ -1013,7 +1013,7 @@ class Engine:
         if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
             msg = f"k must be a positive integer, got {k!r}."
             raise InvalidArgument(msg)
-        predicate = compile_filter(filter) if filter is not None else None
+        predicate = compile_filter(filter)
         self._sync()
         index, dim = self._index, self.dim
         if index is None or dim is None or not len(index):
