@@ -26,7 +26,6 @@ import argparse
 import functools
 import gc
 import json
-import math
 import os
 import platform
 import pydoc_data.topics
@@ -44,7 +43,14 @@ import faiss
 import numpy as np
 
 from langchain_memvid.engine import Engine, Record
-from langchain_memvid.engine.index import IndexSpec, VectorFiles, VectorIndex, new_main, serialize_vectors
+from langchain_memvid.engine.index import (
+    IndexSpec,
+    VectorFiles,
+    VectorIndex,
+    new_main,
+    prepare_query,
+    serialize_vectors,
+)
 
 RESULTS = Path(__file__).parent / "results"
 DIM = 384
@@ -541,8 +547,9 @@ def bench_store(root: Path, n: int, x: np.ndarray, q: np.ndarray, kinds: list[st
 def minimal_glue(engine: Engine, index: VectorIndex) -> Callable[[np.ndarray], Any] | None:
     """The least a Python store adds to FAISS, for scale; None where the index has no plan.
 
-    Normalise the query, call FAISS's ``search_c`` with the store's plan and reused buffers, name
-    the results from the record-id map: no locking, no catalog check, no input checks.
+    Prepare the query as the store does (``prepare_query``), call FAISS's ``search_c`` with the
+    store's plan and reused buffers, name the results from the record-id map: no locking, no
+    catalog check, no argument checks.
     """
     plan = index._plan_for(K)
     names = engine._record_ids
@@ -553,7 +560,7 @@ def minimal_glue(engine: Engine, index: VectorIndex) -> Callable[[np.ndarray], A
     dist_ptr, found_ptr = faiss.swig_ptr(dist), faiss.swig_ptr(found)
 
     def glue(qq: np.ndarray) -> list[tuple[str | None, float]]:
-        v = qq * (1.0 / math.sqrt(float(np.vdot(qq, qq))))
+        v = prepare_query(qq[0], DIM, "cosine")
         target.search_c(1, faiss.swig_ptr(v), K, dist_ptr, found_ptr, sp)
         ids = found.tolist()[0]
         if labels is not None:

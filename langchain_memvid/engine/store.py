@@ -61,6 +61,7 @@ from .index import (
     VectorIndex,
     check_metric,
     deserialize_vectors,
+    prepare_query,
     prepare_vectors,
 )
 from .profiles import get_profile
@@ -1018,7 +1019,7 @@ class Engine:
         index, dim = self._index, self.dim
         if index is None or dim is None or not len(index):
             return [], []
-        q = prepare_vectors(query, dim, self.metric, what="query vector")
+        q = prepare_query(query, dim, self.metric)
         if predicate is None and not search_params:
             found = index.search_one(q, k)
             if found is not None:

@@ -169,8 +169,11 @@ def test_search_k_must_be_a_positive_int(seeded: Engine, k: Any):
         (np.full(DIM, np.nan), "NaN or infinity"),
         (np.r_[np.ones(DIM - 1), -np.inf], "NaN or infinity"),
         (np.zeros(DIM), "all zeros"),
+        (np.ones(DIM + 1, np.float32) / 3, "dimension 9"),
+        (np.full(DIM, np.nan, np.float32), "NaN or infinity"),
+        (np.zeros(DIM, np.float32), "all zeros"),
     ],
-    ids=["wrong-dim", "nan", "inf", "zero-under-cosine"],
+    ids=["wrong-dim", "nan", "inf", "zero-under-cosine", "wrong-dim-f32", "nan-f32", "zero-f32"],
 )
 def test_bad_query_vector_is_refused(seeded: Engine, query: np.ndarray, pattern: str):
     with pytest.raises(InvalidVector, match=pattern):
@@ -190,6 +193,18 @@ def test_extreme_but_finite_vectors_are_normalised_not_refused(engine: Engine, s
     assert hits[0].record.id == "far"
     assert hits[0].score == pytest.approx(1.0, abs=1e-5)
     assert engine.search_ids(direction * np.float32(scale), 1)[0][0] == "far"
+
+
+def test_a_query_vector_is_read_never_changed(seeded: Engine):
+    # Unit float32 queries skip the copy (search reads them in place); the others are copied.
+    direction = fake_embed_one("q")
+    unit = direction / np.linalg.norm(direction)
+    as_list = [h.record.id for h in seeded.search(unit.tolist(), 3)]
+    for query in (unit, direction, direction.astype(np.float64), np.repeat(unit, 2)[::2]):
+        before = query.copy()
+        assert [h.record.id for h in seeded.search(query, 3)] == as_list
+        assert [rid for rid, _ in seeded.search_ids(query, 3)] == as_list
+        assert np.array_equal(query, before)
 
 
 def test_search_on_an_empty_store_returns_nothing(engine: Engine):
