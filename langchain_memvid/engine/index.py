@@ -75,7 +75,7 @@ def prepare_vectors(vectors: object, dim: int, metric: str, *, what: str = "vect
         InvalidVector: wrong shape or dimension, NaN/inf, or a zero vector under cosine.
     """
     try:
-        arr = np.array(vectors, dtype=np.float32, ndmin=2)
+        arr = np.array(vectors, dtype=np.float32, ndmin=2, order="C")
     except (TypeError, ValueError) as e:
         msg = f"Each {what} must be a sequence of {dim} numbers: {e}"
         raise InvalidVector(msg) from e

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from langchain_memvid.engine import Engine, Record
+from langchain_memvid.engine.index import prepare_vectors
 
-from .conftest import KINDS, NEEDS_GPU, N, clustered, exact_top, metric_of, records
+from .conftest import DIM, KINDS, NEEDS_GPU, N, clustered, exact_top, metric_of, records
 
 K = 5
 # Every type on the CPU; the IVF types again served from a GPU (gpu=True), with the same answers.
@@ -163,3 +164,18 @@ def test_ivfpq_drops_distance_tables_larger_than_its_codes(open_engine: Callable
     pq = faiss.downcast_index(faiss.extract_index_ivf(engine._index.main))
     assert pq.use_precomputed_table == -1
     assert pq.precomputed_table.size() == 0
+
+
+def test_a_column_major_batch_of_queries_is_searched_row_by_row(open_engine: Callable[..., Engine]) -> None:
+    # FAISS reads a batch as C-ordered rows: a batch in another layout must still be read row by row.
+    vectors = clustered(N, seed=4)
+    engine = build(open_engine, "ivf", vectors)
+    engine.build_index()  # every vector in the trained index: the planned search path
+    index = engine._index
+    assert index is not None
+    assert index._plan_for(3) is not None
+    batch = vectors[[5, 50, 150]]
+    one_by_one = [index.search(prepare_vectors(row, DIM, "cosine"), 3)[1][0].tolist() for row in batch]
+    for layout in (batch, np.asfortranarray(batch)):
+        assert prepare_vectors(layout, DIM, "cosine").flags.c_contiguous
+        assert index.search(prepare_vectors(layout, DIM, "cosine"), 3)[1].tolist() == one_by_one
