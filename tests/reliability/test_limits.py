@@ -106,7 +106,7 @@ def test_open_files_stay_bounded_with_many_segments(tmp_path: Path) -> None:
     after = _open_fds()
     stats.put(
         f"open files reading {segments} segments: peak over baseline",
-        f"{peak - before} (cap {MAX_OPEN_FILES})",
+        f"{peak - before} (cap {MAX_OPEN_FILES} video handles, + up to 6 for the catalog and lock)",
     )
     # the catalog (db, -wal, -shm) and the lock file come on top of the capped video handles
     assert peak - before <= MAX_OPEN_FILES + 6
