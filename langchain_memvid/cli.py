@@ -338,6 +338,8 @@ def _parse_filter(ctx: click.Context, param: click.Parameter, value: str | None)
         parsed = json.loads(value)
     except json.JSONDecodeError as e:
         raise click.BadParameter(f"not valid JSON ({e.msg} at character {e.pos})") from e
+    except RecursionError as e:  # json's own parser gives up before compile_filter's depth limit
+        raise click.BadParameter("nested too deeply; flatten the filter") from e
     if not isinstance(parsed, dict):
         raise click.BadParameter('must be a JSON object, e.g. \'{"source": "notes.md"}\'')
     try:
@@ -589,7 +591,13 @@ def verify(store: Path, no_cross_check: bool, as_json: bool) -> None:
             ]
         )
         click.echo(f"  {p.file}{where}: {p.message}")
-    msg = f"{len(problems)} problems found in {store}; `lcmemvid rebuild {store}` recovers what the videos still hold."
+    actions = {p.action for p in report.problems}
+    if "upgrade" in actions:
+        msg = f"{len(problems)} problems found in {store}; some data was written by a newer version of langchain-memvid: upgrade it before anything else (rebuild would not understand that data either)."
+    elif actions == {"quarantine"}:
+        msg = f"{len(problems)} files in {store} are not in its catalog; they are kept untouched. `lcmemvid quarantine {store}` moves them to quarantine/."
+    else:
+        msg = f"{len(problems)} problems found in {store}; `lcmemvid rebuild {store}` recovers what the videos still hold."
     raise click.ClickException(msg)
 
 
@@ -651,11 +659,43 @@ def rebuild(store: Path, model: str | None, as_json: bool) -> None:
         return
     for problem in report.problems:
         click.echo(f"Warning: {problem}", err=True)
+    for moved in report.quarantined:
+        click.echo(f"Moved aside: {moved}", err=True)
+    if not report.used_catalog:
+        click.echo(
+            "Note: no readable catalog, so every segment was replayed (a write that crashed "
+            "before its commit, if any, is included).",
+            err=True,
+        )
     click.echo(
         f"Rebuilt {store}: {report.records} records in {report.segments} segments "
         f"({report.reembedded} re-embedded, {report.deleted} deletions replayed, "
         f"{report.lost_frames} frames unreadable)."
     )
+
+
+@cli.command()
+@store_argument
+@json_option
+def quarantine(store: Path, as_json: bool) -> None:
+    """Move the segment files STORE's catalog does not know into STORE/quarantine/.
+
+    `verify` lists such files: a write that crashed under an older version, a file copied in, or
+    records of a catalog that was lost. Nothing is deleted; move a file back (and run `rebuild`)
+    to make its records live again.
+
+    \b
+    Example:
+        lcmemvid quarantine ./store
+    """
+    with _open_engine(store) as engine:
+        moved = engine.quarantine()
+    if as_json:
+        _echo_json({"moved": moved})
+        return
+    for line in moved:
+        click.echo(f"Moved {line}")
+    click.echo(f"{_count(len(moved), 'file')} moved to {store / 'quarantine'}.")
 
 
 @cli.command()

@@ -61,9 +61,9 @@ class MemvidRetriever(BaseRetriever):
     filter: Filter | None = None
     """Metadata filter (dict or callable) applied to every search unless one is passed."""
     include_neighbors: int = Field(default=0, ge=0)
-    """Chunks to add on each side of every hit: same `source`, adjacent `chunk_index`. The result
-    is deduplicated and grouped by source in the order of each source's best hit, each group in
-    reading order, so it can hold more than `k` documents."""
+    """Chunks to add on each side of every hit: same `source`, adjacent `chunk_index`, and
+    matching the search's filter. The result is deduplicated and grouped by source in the order of
+    each source's best hit, each group in reading order, so it can hold more than `k` documents."""
 
     @model_validator(mode="before")
     @classmethod
@@ -107,7 +107,7 @@ class MemvidRetriever(BaseRetriever):
             hits = store.similarity_search(query, k=k, **options)
         if not self.include_neighbors:
             return hits
-        return self._with_neighbors(hits)
+        return self._with_neighbors(hits, options.get("filter"))
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
@@ -117,13 +117,17 @@ class MemvidRetriever(BaseRetriever):
             None, self._get_relevant_documents, query, run_manager=run_manager.get_sync(), **kwargs
         )
 
-    def _with_neighbors(self, hits: list[Document]) -> list[Document]:
-        """Each hit's window of chunks, merged per source, sources in order of their best hit."""
+    def _with_neighbors(self, hits: list[Document], flt: Filter | None) -> list[Document]:
+        """Each hit's window of chunks, merged per source, sources in order of their best hit.
+
+        Neighbours must match the search's filter too: a filter is often an access boundary
+        (one tenant's documents), and chunks sharing a `source` must not cross it.
+        """
         groups: dict[Any, dict[str, Document]] = {}
         for hit in hits:
             key = _group_key(hit)
             group = groups.setdefault(key, {})
-            for doc in self.vectorstore.get_neighbors(hit, window=self.include_neighbors):
+            for doc in self.vectorstore.get_neighbors(hit, window=self.include_neighbors, filter=flt):
                 group.setdefault(doc.id or str(id(doc)), doc)
         out: list[Document] = []
         for group in groups.values():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import numbers
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,6 +21,7 @@ from langchain_memvid.engine import (
     Engine,
     Filter,
     InvalidArgument,
+    InvalidRecord,
     Location,
     Record,
     StoreConfigMismatch,
@@ -299,14 +301,15 @@ class MemvidVectorStore(VectorStore):
         Args:
             texts: The texts.
             metadatas: One JSON-compatible dict per text.
-            ids: One id per text (None entries get a generated id).
+            ids: One id per text (None entries get a generated id; "" is refused).
             **kwargs: `batch_size`, as for `add_documents`.
 
         Returns:
             The ids, in input order.
 
         Raises:
-            ValueError: `metadatas` or `ids` do not match `texts` in length.
+            ValueError: `metadatas` or `ids` do not match `texts` in length, or `ids` is a
+                single string (InvalidArgument) or holds an empty one (InvalidRecord).
         """
         texts_ = list(texts)
         if metadatas is not None and len(metadatas) != len(texts_):
@@ -332,7 +335,8 @@ class MemvidVectorStore(VectorStore):
         Args:
             documents: The documents. Metadata must be JSON-compatible (str, int, float, bool,
                 None, list, dict); it comes back with the same types.
-            ids: One id per document; None entries fall back to `Document.id`.
+            ids: One id per document; None entries fall back to `Document.id`, then to a new
+                uuid4. An empty string is an error, not a request for a generated id.
             batch_size: Embed and write this many documents at a time. Each batch is one atomic
                 commit, so a failure keeps the batches before it. Default: one commit for all.
             **kwargs: Not accepted; present for LangChain's signature.
@@ -341,13 +345,16 @@ class MemvidVectorStore(VectorStore):
             The ids, in input order.
 
         Raises:
-            ValueError: `ids` does not match `documents` in length, `batch_size` is not
-                positive, or a document cannot be stored (InvalidRecord names it).
+            ValueError: `ids` does not match `documents` in length or is a single string,
+                `batch_size` is not positive, an id is "", or a document cannot be stored
+                (InvalidRecord names it).
             StoreConfigMismatch: The embedding returns vectors of another dimension than the
                 store holds.
         """
         _reject_extra(kwargs, "add_documents")
         docs = list(documents)
+        if ids is not None:
+            ids = _id_list(ids, "add_documents")
         if ids is not None and len(ids) != len(docs):
             msg = f"Got {len(ids)} ids and {len(docs)} documents; pass one id per document."
             raise ValueError(msg)
@@ -355,7 +362,7 @@ class MemvidVectorStore(VectorStore):
             msg = f"batch_size must be a positive integer, got {batch_size!r}."
             raise ValueError(msg)
         given = ids if ids is not None else [None] * len(docs)
-        final_ids = [i or d.id or str(uuid.uuid4()) for i, d in zip(given, docs, strict=True)]
+        final_ids = [_final_id(n, i, d) for n, (i, d) in enumerate(zip(given, docs, strict=True))]
         size = batch_size or max(len(docs), 1)
         for start in range(0, len(docs), size):
             batch = docs[start : start + size]
@@ -378,13 +385,14 @@ class MemvidVectorStore(VectorStore):
             True once the deletion is committed.
 
         Raises:
-            ValueError: `ids` is None (deleting everything is not offered; delete the folder).
+            ValueError: `ids` is None (deleting everything is not offered; delete the folder), or
+                a single string (InvalidArgument: `delete("b1")` must not delete "b" and "1").
         """
         _reject_extra(kwargs, "delete")
         if ids is None:
             msg = "delete needs a list of ids; to drop the whole store, delete its folder."
             raise ValueError(msg)
-        self._engine.delete(list(ids))
+        self._engine.delete(_id_list(ids, "delete"))
         return True
 
     # -- reading -----------------------------------------------------------------------------
@@ -393,21 +401,27 @@ class MemvidVectorStore(VectorStore):
         """The stored documents among `ids` (unknown ids are skipped), with `Document.id` set.
 
         Raises:
+            InvalidArgument: `ids` is a single string rather than a list.
             SegmentNotFound: A video segment holding one of them is missing (the text lives
                 only there).
             CorruptData: A frame fails its checksum or does not decode.
         """
-        return [_to_document(r) for r in self._engine.get(list(ids))]
+        return [_to_document(r) for r in self._engine.get(_id_list(ids, "get_by_ids"))]
 
     def locate(self, ids: Sequence[str]) -> dict[str, Location]:
         """Where each stored id lives in the video: segment file, frame number and timestamp.
 
         This is how to trace a search hit back to its frame without adding metadata keys to
         results: `store.locate([doc.id])[doc.id]`. Unknown ids are left out.
-        """
-        return self._engine.locate(list(ids))
 
-    def get_neighbors(self, document: Document, window: int = 1) -> list[Document]:
+        Raises:
+            InvalidArgument: `ids` is a single string rather than a list.
+        """
+        return self._engine.locate(_id_list(ids, "locate"))
+
+    def get_neighbors(
+        self, document: Document, window: int = 1, *, filter: Filter | None = None
+    ) -> list[Document]:
         """The chunks around `document` from the same source, in reading order.
 
         Convention (that of `langchain_memvid.splitting.split_documents`): chunks of one loaded
@@ -416,32 +430,35 @@ class MemvidVectorStore(VectorStore):
         `metadata["page"]`, and the numbering restarts on each page, so neighbours must share the
         page too. The document itself is included when it is stored.
 
+        Neighbours are found by an exact metadata query, never a vector search. The document's
+        `source` and `page` are compared as values: they must be plain scalars (str, int, float,
+        bool; `page` may also be None), since stored metadata is data and never a filter operator.
+
         Args:
             document: A document with `source` and `chunk_index` metadata.
             window: How many chunks to take on each side.
+            filter: A metadata filter the neighbours must also match (the search's own filter,
+                so that neighbours never reach records the search could not).
 
         Returns:
-            The chunks sorted by `chunk_index`; `[document]` when it lacks either key.
+            The chunks sorted by `chunk_index`; `[document]` when it lacks either key or its
+            `source` or `page` is not a plain scalar.
 
         Raises:
-            ValueError: `window` is negative.
+            InvalidArgument: `window` is negative or not an integer, or `filter` is malformed.
         """
-        if window < 0:
-            msg = f"window must be 0 or more, got {window}."
-            raise ValueError(msg)
-        dim = self._engine.dim
-        if _chunk_group(document) is None or dim is None:
+        window = _count(window, "window", minimum=0)
+        if _chunk_group(document) is None or self._engine.dim is None:
             return [document]
         meta = document.metadata
-        index: int = meta["chunk_index"]
+        index = int(meta["chunk_index"])
         flt: dict[str, Any] = {
-            "source": meta["source"],
-            "page": meta.get("page", {"$exists": False}),
+            "source": {"$eq": meta["source"]},
+            "page": {"$eq": meta["page"]} if "page" in meta else {"$exists": False},
             "chunk_index": {"$gte": index - window, "$lte": index + window},
         }
-        # The filter is applied before the kNN, so any query vector returns every match.
-        hits = self._engine.search(np.ones(dim, np.float32), 4 * (2 * window + 1), filter=flt)
-        docs = [_to_document(h.record) for h in hits]
+        query = flt if filter is None else {"$and": [filter, flt]}
+        docs = [_to_document(r) for r in self._engine.find(query)]
         return sorted(docs, key=lambda d: (d.metadata["chunk_index"], d.id or ""))
 
     # -- searching ---------------------------------------------------------------------------
@@ -457,7 +474,7 @@ class MemvidVectorStore(VectorStore):
     ) -> list[tuple[Document, float, np.ndarray | None]]:
         """The one search core: (document, raw score, stored vector if asked), best first."""
         hits = self._engine.search(
-            embedding, k, filter=filter, with_vectors=with_vectors, search_params=search_params
+            embedding, _count(k, "k"), filter=filter, with_vectors=with_vectors, search_params=search_params
         )
         return [(_to_document(h.record), h.score, h.vector) for h in hits]
 
@@ -571,8 +588,8 @@ class MemvidVectorStore(VectorStore):
         Args:
             query: The query text.
             k: How many documents to return.
-            fetch_k: How many nearest candidates to choose from (at least `k`).
-            lambda_mult: 1 for pure relevance, 0 for maximum diversity.
+            fetch_k: How many nearest candidates to choose from (at least `k` are).
+            lambda_mult: A number from 0 to 1: 1 for pure relevance, 0 for maximum diversity.
             filter: A metadata filter dict or a callable on the metadata dict.
             search_params: This query's index knobs (`nprobe`, `efSearch`, `refine`,
                 `exact_max`; see docs/indexes.md), over the store's own.
@@ -580,8 +597,13 @@ class MemvidVectorStore(VectorStore):
 
         Returns:
             Documents in selection order.
+
+        Raises:
+            InvalidArgument: `k` or `fetch_k` is not a positive integer, or `lambda_mult` is not
+                a finite number in [0, 1].
         """
         _reject_extra(kwargs, "max_marginal_relevance_search")
+        _check_mmr(k, fetch_k, lambda_mult)  # before embedding the query: bad arguments cost nothing
         return self.max_marginal_relevance_search_by_vector(
             self._embed_query(query), k, fetch_k, lambda_mult, filter=filter, search_params=search_params
         )
@@ -602,8 +624,8 @@ class MemvidVectorStore(VectorStore):
         Args:
             embedding: The query vector.
             k: How many documents to return.
-            fetch_k: How many nearest candidates to choose from (at least `k`).
-            lambda_mult: 1 for pure relevance, 0 for maximum diversity.
+            fetch_k: How many nearest candidates to choose from (at least `k` are).
+            lambda_mult: A number from 0 to 1: 1 for pure relevance, 0 for maximum diversity.
             filter: A metadata filter dict or a callable on the metadata dict.
             search_params: This query's index knobs (`nprobe`, `efSearch`, `refine`,
                 `exact_max`; see docs/indexes.md), over the store's own.
@@ -611,8 +633,13 @@ class MemvidVectorStore(VectorStore):
 
         Returns:
             Documents in selection order.
+
+        Raises:
+            InvalidArgument: `k` or `fetch_k` is not a positive integer, or `lambda_mult` is not
+                a finite number in [0, 1].
         """
         _reject_extra(kwargs, "max_marginal_relevance_search_by_vector")
+        k, fetch_k, lambda_mult = _check_mmr(k, fetch_k, lambda_mult)
         candidates = self._search(
             embedding, max(k, fetch_k), filter=filter, with_vectors=True, search_params=search_params
         )
@@ -794,11 +821,22 @@ def _dimension_hint(embedding: Embeddings) -> int | None:
 
 
 def _chunk_group(document: Document) -> tuple[str, str] | None:
-    """The loaded document a chunk came from (source and page), or None outside the convention."""
+    """The loaded document a chunk came from (source and page), or None outside the convention.
+
+    `source` and `page` must be plain scalars: they become equality conditions of a filter, and a
+    stored dict such as `{"$ne": "x"}` must never act as an operator.
+    """
     meta = document.metadata
-    if meta.get("source") is None or not _is_int(meta.get("chunk_index")):
+    if not _is_scalar(meta.get("source")) or not _is_int(meta.get("chunk_index")):
+        return None
+    page = meta.get("page")
+    if page is not None and not _is_scalar(page):
         return None
     return repr(meta["source"]), repr(meta.get("page", ...))
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool))
 
 
 def _to_document(record: Record) -> Document:
@@ -808,6 +846,51 @@ def _to_document(record: Record) -> Document:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _id_list(ids: Any, method: str) -> list[Any]:
+    """`ids` as a list; a bare string, which would iterate as its characters, is refused."""
+    if isinstance(ids, (str, bytes, bytearray)):
+        msg = f"{method}() takes a list of ids, not a single string; pass [{ids!r:.60}]."
+        raise InvalidArgument(msg)
+    try:
+        return list(ids)
+    except TypeError as e:
+        msg = f"{method}() takes a list of ids, got {type(ids).__name__}."
+        raise InvalidArgument(msg) from e
+
+
+def _final_id(position: int, given: Any, document: Document) -> Any:
+    """The id to store: `given`, else `Document.id`, else a new uuid4; "" is never "missing"."""
+    if given is None:
+        given = document.id
+        where = f"documents[{position}].id"
+    else:
+        where = f"ids[{position}]"
+    if given == "":
+        msg = f'{where} is ""; pass a non-empty id, or None to have one generated.'
+        raise InvalidRecord(msg)
+    return str(uuid.uuid4()) if given is None else given
+
+
+def _count(value: Any, name: str, minimum: int = 1) -> int:
+    """`value` as an int of at least `minimum`; numpy integers pass, bools and floats do not."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= minimum:
+        return int(value)
+    kind = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
+    msg = f"{name} must be {kind}, got {value!r}."
+    raise InvalidArgument(msg)
+
+
+def _check_mmr(k: Any, fetch_k: Any, lambda_mult: Any) -> tuple[int, int, float]:
+    """Validated MMR arguments: NaN or 1.5 as `lambda_mult` would silently rank nonsense."""
+    k, fetch_k = _count(k, "k"), _count(fetch_k, "fetch_k")
+    if isinstance(lambda_mult, numbers.Real) and not isinstance(lambda_mult, bool):
+        mult = float(lambda_mult)
+        if 0 <= mult <= 1:  # False for NaN too
+            return k, fetch_k, mult
+    msg = f"lambda_mult must be a number from 0 to 1, got {lambda_mult!r}."
+    raise InvalidArgument(msg)
 
 
 def _reject_extra(kwargs: dict[str, Any], method: str) -> None:

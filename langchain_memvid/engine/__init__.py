@@ -10,6 +10,7 @@ from .errors import (
     BackendUnavailable,
     ChecksumMismatch,
     CorruptData,
+    DiskFull,
     FrameUnreadable,
     InvalidArgument,
     InvalidRecord,
@@ -20,8 +21,10 @@ from .errors import (
     ReadOnlyStore,
     SegmentNotFound,
     StoreConfigMismatch,
+    StoreIOError,
     StoreLocked,
     StoreNotFound,
+    StoreReplaced,
     UnsafePath,
     UnsupportedFormat,
 )
@@ -65,5 +68,8 @@ __all__ = [
     "LimitExceeded",
     "StoreLocked",
     "ReadOnlyStore",
+    "DiskFull",
+    "StoreReplaced",
+    "StoreIOError",
     "BackendUnavailable",
 ]

@@ -2,7 +2,8 @@
 
 The catalog is the single source of truth for what is visible. A write becomes visible in one
 SQLite transaction, after its segment files are durable on disk; a crash before that commit leaves
-only unreferenced files, which the next writer deletes. It holds ids, frame offsets, metadata (for
+files that a committed ``pending`` garbage row names, which the next writer deletes. A segment file
+the catalog does not name is never deleted. It holds ids, frame offsets, metadata (for
 filtering) and checksums - never record text. WAL mode lets readers in other processes see the last
 committed state while a writer works.
 
@@ -14,12 +15,14 @@ as a ``sqlite3`` error, a ``ValueError`` from parsing, or a silently wrong value
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
 import sqlite3
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -29,14 +32,17 @@ from typing import Any
 from .errors import (
     ChecksumMismatch,
     CorruptData,
+    DiskFull,
     InvalidArgument,
     LimitExceeded,
     MemvidError,
     ReadOnlyStore,
+    StoreIOError,
     StoreLocked,
     UnsafePath,
     UnsupportedFormat,
 )
+from .files import open_regular
 from .frames import FORMAT_VERSION, MAX_PACK_PARTS
 from .records import MAX_TEXT_BYTES
 from .video import FrameLocation, VideoInfo
@@ -102,6 +108,18 @@ CREATE TABLE IF NOT EXISTS checksums (
     PRIMARY KEY (tbl, key)
 ) WITHOUT ROWID;
 """
+
+# Segment files that a committed state proves are garbage: 'pending' names a write's files before
+# they are renamed into segments/ (the write commits by deleting the row), 'dropped' names the
+# files of segments a committed compaction dropped. Nothing else in segments/ is ever deleted.
+GARBAGE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS garbage (
+    name  TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'dropped')),
+    crc32 INTEGER NOT NULL
+) WITHOUT ROWID
+"""
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 @dataclass(frozen=True)
@@ -190,6 +208,37 @@ def _frames_crc(rows: Iterable[Sequence[Any]]) -> int:
     return crc
 
 
+_RECOVER = (
+    "The videos in segments/ are untouched: move this file aside and run `lcmemvid rebuild STORE` "
+    "to recreate the catalog from them."
+)
+
+
+def _check_format_version(path: Path, row: Sequence[Any] | None) -> None:
+    """Refuse a catalog without a format version, or with a newer one (before any bounds check)."""
+    version: Any = None
+    if row is not None:
+        try:
+            version = json.loads(row[0])
+        except (ValueError, TypeError, RecursionError):
+            version = None
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        msg = f"{path} has no valid format version ({version!r:.40}), so it is not a memvid catalog. {_RECOVER}"
+        raise CorruptData(msg)
+    if version > FORMAT_VERSION:
+        msg = f"The store at {path.parent} uses format version {version}; this library reads up to {FORMAT_VERSION}. Upgrade langchain-memvid; nothing was changed."
+        raise UnsupportedFormat(msg)
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``, or None when it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _damaged(what: str, detail: str) -> CorruptData:
     return CorruptData(f"Catalog {what}: {detail}; run `verify`, then `rebuild` to recreate the catalog.")
 
@@ -221,6 +270,23 @@ def _translate(e: sqlite3.Error, path: Path) -> MemvidError:
     """The engine's error for an SQLite error on the catalog at ``path``."""
     text = str(e)
     low = text.lower()
+    if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in low:
+        return DiskFull(
+            errno.ENOSPC,
+            f"No room left to write the catalog {path} ({text}): the disk is full or a file-size "
+            "limit was reached. Nothing of this call was committed; free space and retry.",
+        )
+    if getattr(e, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_IOERR or "disk i/o error" in low:
+        if _nearly_full(path.parent):  # e.g. no room for the -shm file a reader maps
+            return DiskFull(
+                errno.ENOSPC,
+                f"No room left on the disk of {path} ({text}): free space and retry. Nothing of "
+                "this call was committed.",
+            )
+        return StoreIOError(
+            f"The operating system failed a read or write of the catalog {path} ({text}): an I/O "
+            "error or a file-size limit. Nothing of this call was committed; check the disk and retry."
+        )
     if "locked" in low or "busy" in low:
         return StoreLocked(f"The catalog {path} stayed locked by another process ({text}); retry later.")
     if any(w in low for w in ("readonly", "read-only", "permission", "unable to open", "access")):
@@ -235,6 +301,15 @@ def _translate(e: sqlite3.Error, path: Path) -> MemvidError:
     return CorruptData(
         f"The catalog {path} is damaged ({text}); run `verify`, then `rebuild` to recreate it from the videos."
     )
+
+
+def _nearly_full(folder: Path) -> bool:
+    """True when the file system of ``folder`` has under 1 MiB free (then an I/O error is that)."""
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return False
+    return st.f_bavail * st.f_frsize < (1 << 20)
 
 
 class _Guard:
@@ -339,6 +414,17 @@ class _Connection:
         with self._guard:
             self._db.executemany(sql, params)
 
+    def backup(self, dest: Path) -> None:
+        """A consistent copy of the database (WAL content included) at ``dest``, fsynced."""
+        with self._guard:
+            target = sqlite3.connect(dest)
+            try:
+                self._db.backup(target)
+            finally:
+                target.close()
+        with open(dest, "rb+") as fh:
+            os.fsync(fh.fileno())
+
     def close(self) -> None:
         if self._shm_fd is not None:
             os.close(self._shm_fd)
@@ -356,6 +442,7 @@ class Catalog:
         self.path = path
         uri = f"file:{path}?mode={'ro' if readonly else 'rwc'}"
         self.db = _Connection(path, uri)
+        self._identity = _file_identity(path)
         self._has_checksums = False
         self.db.execute("PRAGMA foreign_keys = ON")
         if not readonly:
@@ -367,6 +454,52 @@ class Catalog:
         """Close the connection."""
         self.db.close()
 
+    def backup_to(self, dest: Path) -> None:
+        """Copy the catalog, as committed, to ``dest`` (SQLite's backup API: WAL content included)."""
+        self.db.backup(dest)
+
+    def replaced(self) -> bool:
+        """True when ``path`` no longer names the file this connection opened (moved or replaced)."""
+        return _file_identity(self.path) != self._identity
+
+    @staticmethod
+    def inspect(path: Path) -> bool:
+        """Check an existing catalog file without writing to it; False when it holds nothing yet.
+
+        Opening a store writes to its catalog (WAL mode, new tables); a file that is not ours must
+        be refused before that, or it would be turned into an empty catalog of a store whose
+        videos then look unknown. Empty means 0 bytes or an SQLite file without tables: a store
+        whose creation was interrupted, or a copy that never finished.
+
+        Raises:
+            UnsafePath: the file is a symbolic link, FIFO, device or folder.
+            CorruptData: not an SQLite file, or an SQLite file that is not a memvid catalog.
+            UnsupportedFormat: a catalog written by a newer format version.
+        """
+        fd = open_regular(path)
+        try:
+            head = os.pread(fd, len(SQLITE_MAGIC), 0)
+        finally:
+            os.close(fd)
+        if not head:
+            return False
+        if head != SQLITE_MAGIC:
+            msg = f"{path} is not an SQLite file, so not a memvid catalog. {_RECOVER}"
+            raise CorruptData(msg)
+        db = _Connection(path, f"file:{path}?mode=ro")
+        try:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not tables:
+                return False
+            if "meta" not in tables:
+                msg = f"{path} is an SQLite database of another program (no `meta` table), not a memvid catalog. {_RECOVER}"
+                raise CorruptData(msg)
+            row = db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
+        finally:
+            db.close()
+        _check_format_version(path, row)
+        return True
+
     # -- schema and settings -------------------------------------------------------------
 
     def create(self, settings: dict[str, Any]) -> None:
@@ -375,7 +508,8 @@ class Catalog:
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     self.db.execute(stmt)
-            if self._raw_version() is None:
+            self.db.execute(GARBAGE_SCHEMA)
+            if not self.db.execute("SELECT 1 FROM meta WHERE key = 'format_version'").fetchone():
                 self.set_meta("format_version", FORMAT_VERSION)
                 self.set_meta("generation", 0)
                 self.set_meta("next_vector_id", 0)
@@ -384,6 +518,8 @@ class Catalog:
                     self.set_meta(key, value)
             elif not self.db.execute("SELECT 1 FROM checksums LIMIT 1").fetchone():
                 self._backfill_checksums()  # a catalog written before row checksums existed
+            if self.get_meta("catalog_id") is None:
+                self.new_catalog_id()
 
     def _backfill_checksums(self) -> None:
         for key, value in self.db.execute("SELECT key, value FROM meta").fetchall():
@@ -422,25 +558,35 @@ class Catalog:
             CorruptData: not a memvid catalog.
         """
         try:
-            version = self._raw_version()
-        except (CorruptData, ValueError, TypeError, RecursionError) as e:
-            msg = f"{self.path} is not a readable memvid catalog ({e}); run `rebuild` to recreate it from the videos."
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
+        except CorruptData as e:
+            msg = f"{self.path} is not a readable memvid catalog ({e}). {_RECOVER}"
             raise CorruptData(msg) from e
-        if version is None:
-            msg = f"{self.path} has no format version: not a memvid catalog."
-            raise CorruptData(msg)
-        if _int(version, "format_version", 0, 1 << 16) > FORMAT_VERSION:
-            msg = f"The store uses format version {version}; this library reads up to {FORMAT_VERSION}. Upgrade langchain-memvid."
-            raise UnsupportedFormat(msg)
+        _check_format_version(self.path, row)
         self.get_meta("format_version")  # now check its checksum
 
     def _raw_version(self) -> Any:
-        """``format_version``, read without its checksum.
+        """``format_version``, read without its checksum (None when absent or unreadable).
 
         A newer format may checksum differently, and "upgrade" is the useful answer then.
         """
         row = self.db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
-        return None if row is None else json.loads(row[0])
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except (ValueError, TypeError, RecursionError):
+            return None
+
+    def is_empty(self) -> bool:
+        """True while the database has no tables at all (a store being created)."""
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").fetchone() is None
+
+    def new_catalog_id(self) -> str:
+        """Give the catalog a new identity (inside a transaction): ``rebuild`` does, so open handles notice."""
+        value = secrets.token_hex(8)
+        self.set_meta("catalog_id", value)
+        return value
 
     _META_QUERY = (
         "SELECT m.key, m.value, c.crc32 FROM meta m LEFT JOIN checksums c ON c.tbl = 'meta' AND c.key = m.key"
@@ -574,6 +720,45 @@ class Catalog:
             "DELETE FROM checksums WHERE tbl IN ('segments', 'frames') AND key = ?",
             [(str(s),) for (s,) in seq_list],
         )
+
+    # -- garbage: files a committed state proves unneeded ----------------------------------
+
+    def mark_garbage(self, names: Iterable[str], state: str) -> None:
+        """Record segment names as ``pending`` (a write about to publish them) or ``dropped``.
+
+        Inside a transaction. The table is created here too: a handle that opened the store while
+        an older library held the lock may write before any migration ran.
+        """
+        self.db.execute(GARBAGE_SCHEMA)
+        self.db.executemany(
+            "INSERT OR REPLACE INTO garbage (name, state, crc32) VALUES (?, ?, ?)",
+            [(check_name(n), state, _meta_crc(n, state)) for n in names],
+        )
+
+    def forget_garbage(self, names: Iterable[str]) -> None:
+        """Remove garbage rows: their files were deleted, or a write committed them."""
+        if self._has_garbage_table():
+            self.db.executemany("DELETE FROM garbage WHERE name = ?", [(n,) for n in names])
+
+    def garbage(self) -> dict[str, str]:
+        """Segment name -> ``pending`` or ``dropped``; every row checked, names made safe.
+
+        Raises:
+            ChecksumMismatch: a row fails its CRC-32 (then nothing is deleted on its word).
+        """
+        if not self._has_garbage_table():
+            return {}
+        out = {}
+        for name, state, crc in self.db.execute("SELECT name, state, crc32 FROM garbage").fetchall():
+            if not isinstance(name, str) or state not in ("pending", "dropped") or _meta_crc(name, state) != crc:
+                msg = f"Catalog garbage row {name!r:.60} fails its check; run `verify`, then `rebuild`."
+                raise ChecksumMismatch(msg)
+            out[check_name(name)] = state
+        return out
+
+    def _has_garbage_table(self) -> bool:
+        row = self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'garbage'")
+        return row.fetchone() is not None
 
     def _checksums(self, table: str) -> dict[str, int]:
         try:
@@ -873,5 +1058,8 @@ class _Transaction:
             return
         if exc_type is None:
             self.db.execute("COMMIT")
-        else:
-            self.db.execute("ROLLBACK")
+        elif self.db.in_transaction:
+            # SQLite rolls back by itself on some errors (a full disk); and a failed ROLLBACK
+            # must not hide the error that caused it.
+            with suppress(MemvidError):
+                self.db.execute("ROLLBACK")

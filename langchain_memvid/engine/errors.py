@@ -73,3 +73,19 @@ class ReadOnlyStore(MemvidError, PermissionError):
 
 class BackendUnavailable(MemvidError, ImportError):
     """An optional QR or video backend is not installed."""
+
+
+class StoreIOError(MemvidError, OSError):
+    """The operating system failed a read or write of a store file (an I/O error, not damage)."""
+
+
+class DiskFull(StoreIOError):
+    """The disk (or a file-size limit) left no room to write; nothing of the call was committed.
+
+    Raised with ``errno`` set to ``ENOSPC`` (or ``EFBIG`` for a file-size limit), so code that
+    checks ``OSError.errno`` sees the real condition.
+    """
+
+
+class StoreReplaced(MemvidError, RuntimeError):
+    """The store's catalog was replaced (by ``rebuild``) after this handle opened it: reopen it."""

@@ -16,6 +16,52 @@ from .errors import LimitExceeded, SegmentNotFound, UnsafePath
 
 MAX_VECTOR_FILE_BYTES = 16 << 30  # a vector file is read whole; refuse anything larger
 
+# The names inside a store folder that must never be symbolic links (all of its own files).
+STORE_NAMES = (
+    "catalog.sqlite",
+    "catalog.sqlite-wal",
+    "catalog.sqlite-shm",
+    "LOCK",
+    "segments",
+    "tmp",
+    "index",
+    "quarantine",
+)
+
+
+def refuse_links(root: Path) -> None:
+    """Refuse a store folder that is, or holds in place of its own files, a symbolic link.
+
+    Opening, rebuilding and quarantining all write into the store; through a link they would
+    write (or delete) outside it.
+
+    Raises:
+        UnsafePath: ``root`` or one of ``STORE_NAMES`` inside it is a symbolic link.
+    """
+    for path in (root, *(root / name for name in STORE_NAMES)):
+        if path.is_symlink():
+            msg = f"{path} is a symbolic link; stores refuse links so that nothing points outside the store."
+            raise UnsafePath(msg)
+
+
+def check_regular(path: Path) -> int:
+    """The size of ``path`` if it is a regular file, checked without following a link.
+
+    Raises:
+        SegmentNotFound: the file does not exist.
+        UnsafePath: a symbolic link, FIFO, device or folder (which could hang or fill a reader).
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError as e:
+        msg = f"{path.name} is missing from {path.parent}."
+        raise SegmentNotFound(msg) from e
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+        msg = f"{path} is {kind}; refusing to read it. Move it out of the store and try again."
+        raise UnsafePath(msg)
+    return st.st_size
+
 
 def open_regular(path: Path) -> int:
     """Open ``path`` read-only without following a symlink; it must be a regular file.
@@ -76,3 +122,28 @@ def sha256_regular(path: Path) -> tuple[int, str]:
         return size, digest.hexdigest()
     finally:
         os.close(fd)
+
+
+def move_aside(src: Path, folder: Path) -> Path:
+    """Move ``src`` into ``folder`` under a name not yet taken there; returns where it went.
+
+    Files the store cannot account for are moved, never deleted: they may be the only copy of
+    records. Both folders are fsynced, so the move survives a crash.
+    """
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        msg = f"{folder} is not a folder; move it away so that files can be set aside there."
+        raise UnsafePath(msg)
+    folder.mkdir(exist_ok=True)
+    dst = folder / src.name
+    n = 1
+    while dst.exists() or dst.is_symlink():
+        dst = folder / f"{src.name}.{n}"
+        n += 1
+    os.replace(src, dst)
+    for path in (src.parent, folder):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return dst

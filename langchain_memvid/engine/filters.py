@@ -67,8 +67,8 @@ Everything is checked at compile time and reported as ``InvalidArgument``: unkno
 misplaced operators (the message names it and lists the supported ones), ``$and``/``$or``
 operands that are not a non-empty list, ``$in``/``$nin`` operands that are not a list,
 ``$exists`` operands that are not a bool, ordering operands that are not a number or a string,
-operator dicts mixing operators with plain keys, non-string keys, and filters that are neither a
-dict nor a callable.
+operator dicts mixing operators with plain keys, non-string keys, filters nested more than
+:data:`MAX_FILTER_DEPTH` levels deep, and filters that are neither a dict nor a callable.
 
 Examples:
     >>> match = compile_filter({"year": {"$gte": 2000}, "tags": {"$contains": "ai"}})
@@ -91,8 +91,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeAlias
 
 from langchain_memvid.engine.errors import InvalidArgument
+from langchain_memvid.engine.records import nesting_exceeds
 
-__all__ = ["SUPPORTED_OPERATORS", "Filter", "Predicate", "compile_filter"]
+__all__ = ["MAX_FILTER_DEPTH", "SUPPORTED_OPERATORS", "Filter", "Predicate", "compile_filter"]
 
 Predicate: TypeAlias = Callable[[Mapping[str, Any]], bool]
 """A compiled filter: takes a record's metadata, says whether the record matches."""
@@ -116,6 +117,10 @@ _LOGICAL_OPERATORS: tuple[str, ...] = ("$and", "$or", "$not")
 
 SUPPORTED_OPERATORS: tuple[str, ...] = _FIELD_OPERATORS + _LOGICAL_OPERATORS
 """Every operator a filter dict may use: field operators first, then logical ones."""
+
+MAX_FILTER_DEPTH = 64
+"""How deeply a filter may nest dicts and lists (operators and literals alike): compiling and
+evaluating recurse once per level, so a deeper filter is refused instead of exhausting the stack."""
 
 _ORDERING: dict[str, Callable[[Any, Any], bool]] = {
     "$gt": operator.gt,
@@ -476,7 +481,8 @@ def compile_filter(flt: Filter | None) -> Predicate | None:
         callers can skip the per-record call entirely.
 
     Raises:
-        InvalidArgument: The filter is malformed (unknown operator, bad operand, wrong type).
+        InvalidArgument: The filter is malformed (unknown operator, bad operand, wrong type) or
+            nested more than ``MAX_FILTER_DEPTH`` levels deep.
 
     Examples:
         >>> compile_filter(None) is None
@@ -499,4 +505,9 @@ def compile_filter(flt: Filter | None) -> Predicate | None:
     """
     if flt is None:
         return None
+    if nesting_exceeds(flt, MAX_FILTER_DEPTH):
+        raise InvalidArgument(
+            f"the filter is nested more than {MAX_FILTER_DEPTH} levels deep (dicts and lists), or "
+            "contains itself; flatten it (e.g. one $and or $in list instead of nested ones)"
+        )
     return _compile(flt, "filter")

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import struct
 import zlib
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 import zstandard
 
@@ -149,9 +151,22 @@ class Pack:
 class Packer:
     """Groups records into packs that fill one QR symbol each, compressing with zstd.
 
-    Fill is found by compressing candidate groups: the ratio seen so far predicts how many records
-    fit, and the last record is dropped until the pack fits. Most packs take two or three tries.
+    How many records a pack takes is found by a short search. A first candidate is sized from the
+    compression ratio of the previous pack; each candidate is compressed once, and its measured
+    size (with the other tries of the same pack) predicts the next one, until a candidate fills
+    at least ``FULL`` of the frame or the largest fitting and the smallest overflowing candidates
+    are neighbours. A pack takes a bounded number of tries (usually one to three) whatever it
+    holds, so packing is linear in the records added even when thousands of tiny, repetitive
+    records share one pack (growing a pack one record at a time recompressed it per record).
+
+    Every pack is compressed and measured before it is emitted: a pack of several records always
+    fits one frame body; only a single record too large for a frame gets a pack that spans several.
     """
+
+    FULL = 0.97  # a pack this full is good enough: the last records rarely fit anyway
+    AIM = 0.985  # predictions aim a little below the room, as the estimate is not exact
+    MAX_TRIES = 8  # then the fullest fitting candidate is taken
+    MAX_GROWTH = 16  # a candidate's raw size grows at most this much per try (a bad guess stays cheap)
 
     def __init__(
         self,
@@ -170,24 +185,85 @@ class Packer:
 
     def packs(self, records: Sequence[EncodedRecord]) -> Iterator[Pack]:
         """Yield packs covering ``records`` in order."""
-        ratio = 0.5
-        start, n = 0, len(records)
-        while start < n:
-            end, raw = start, 4
-            while end < n and (end == start or (raw + records[end].entry_size) * ratio <= self.room):
-                raw += records[end].entry_size
-                end += 1
+        # offsets[i]: uncompressed bytes of records[:i]; a pack of records[a:b] is
+        # 4 + offsets[b] - offsets[a] bytes before compression (4: the record count).
+        offsets = [0, *accumulate(r.entry_size for r in records)]
+        ratio, last_raw = 0.5, 0
+        start = 0
+        while start < len(records):
+            pack = self._pack(records, offsets, start, ratio, last_raw)
+            last_raw = 4 + offsets[start + len(pack.records)] - offsets[start]
+            ratio = max(len(pack.body), 1) / last_raw
+            yield pack
+            start += len(pack.records)
+
+    def _pack(
+        self,
+        records: Sequence[EncodedRecord],
+        offsets: list[int],
+        start: int,
+        ratio: float,
+        last_raw: int,
+    ) -> Pack:
+        """The pack that starts at ``start``: as many records as fit one frame body."""
+        n, room = len(records), self.room
+
+        def raw(end: int) -> int:
+            return 4 + offsets[end] - offsets[start]
+
+        def end_for(target: float, lo: int, hi: int) -> int:
+            """The end whose raw size is nearest ``target`` from below, kept strictly in (lo, hi)."""
+            end = bisect_right(offsets, offsets[start] + target - 4, lo=start + 1, hi=n + 1) - 1
+            return min(max(end, lo + 1), hi - 1)
+
+        lo, lo_body = start, b""  # records[start:lo] is the fullest candidate known to fit
+        hi, hi_body = n + 1, b""  # records[start:hi] is the smallest known not to fit
+        tries: list[tuple[int, int]] = []  # (raw size, compressed size) of this pack's tries
+        first = room * self.AIM / ratio
+        if last_raw:
+            first = min(first, last_raw * self.MAX_GROWTH)
+        end = end_for(first, lo, hi)
+        for _ in range(self.MAX_TRIES):
             body = self.compress(records[start:end])
-            while len(body) > self.room and end - start > 1:
-                end -= 1
-                body = self.compress(records[start:end])
-            # Room left over: try to take one more record before closing the pack.
-            while end < n and len(body) < self.room * 0.97:
-                bigger = self.compress(records[start : end + 1])
-                if len(bigger) > self.room:
+            tries.append((raw(end), len(body)))
+            if len(body) <= room:
+                lo, lo_body = end, body
+                if end == n or len(body) >= room * self.FULL:
                     break
-                body, end = bigger, end + 1
-            raw = sum(r.entry_size for r in records[start:end]) + 4
-            ratio = max(0.05, min(1.2, len(body) / raw)) * 0.7 + ratio * 0.3
-            yield Pack(records[start:end], body)
-            start = end
+            else:
+                hi, hi_body = end, body
+                if end == start + 1:
+                    break  # one record larger than a frame: it gets a pack of its own
+            if hi - lo <= 1:
+                break
+            end = end_for(self._predict(tries), lo, hi)
+            if lo > start:
+                end = min(end, end_for(raw(lo) * self.MAX_GROWTH, lo, hi))
+        if lo == start:
+            # Nothing fitted within the tries (the first guesses were far too large): halve the
+            # candidate until it fits; the sizes shrink geometrically, so this stays linear.
+            while hi > start + 1:
+                end = end_for(raw(hi) / 2, start, hi)
+                body = self.compress(records[start:end])
+                if len(body) <= room:
+                    lo, lo_body = end, body
+                    break
+                hi, hi_body = end, body
+            else:
+                lo, lo_body = hi, hi_body  # a single record, spanning several frames
+        return Pack(records[start:lo], lo_body)
+
+    def _predict(self, tries: list[tuple[int, int]]) -> float:
+        """The raw size predicted to compress to ``AIM`` of the room, from this pack's tries.
+
+        With two tries, follow the line through the last two (the secant method: it closes in on
+        the target from either side, or from both); with one, scale it by its own ratio. The
+        caller keeps the result between the largest fitting and smallest overflowing candidates.
+        """
+        target = self.room * self.AIM
+        raw_b, size_b = tries[-1]
+        if len(tries) > 1:
+            raw_a, size_a = tries[-2]
+            if size_b != size_a and raw_b != raw_a and (size_b - size_a) * (raw_b - raw_a) > 0:
+                return raw_b + (target - size_b) * (raw_b - raw_a) / (size_b - size_a)
+        return raw_b * target / size_b

@@ -25,6 +25,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -37,9 +38,20 @@ import zstandard
 
 from . import qr
 from .catalog import Catalog, RecordRow, SegmentRow, check_name
-from .errors import CorruptData, InvalidArgument, MemvidError, StoreLocked, StoreNotFound, UnsafePath
-from .files import read_regular
+from .errors import (
+    CorruptData,
+    InvalidArgument,
+    LimitExceeded,
+    MemvidError,
+    SegmentNotFound,
+    StoreLocked,
+    StoreNotFound,
+    UnsafePath,
+    UnsupportedFormat,
+)
+from .files import check_regular, move_aside, read_regular, refuse_links
 from .frames import (
+    FORMAT_VERSION,
     KIND_DICTIONARY,
     KIND_RECORDS,
     KIND_SEGMENT_HEADER,
@@ -50,10 +62,11 @@ from .frames import (
 )
 from .index import deserialize_vectors, prepare_vectors
 from .records import Record, unpack_entries
-from .segments import sha256_file
+from .segments import fsync_dir, sha256_file
 from .video import FrameLocation, VideoInfo, decode_packet, probe, scan_packets
 
 EmbedFn = Callable[[Sequence[str]], Any]
+MAX_SCAN_BYTES = 4 << 30  # a video read whole to find its PNG frames; larger ones are only demuxed
 
 
 @dataclass
@@ -66,6 +79,10 @@ class RebuildReport:
     reembedded: int = 0
     lost_frames: int = 0
     problems: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)  # files moved to quarantine/, with why
+    # True when the last catalog was readable and decided which segments had committed; without
+    # it every segment is replayed, a write that crashed before its commit included.
+    used_catalog: bool = False
 
 
 @dataclass
@@ -128,6 +145,7 @@ def _png_info(blob: bytes) -> VideoInfo:
 
 
 def _read_segment(path: Path, report: RebuildReport, decoder: str) -> _Segment | None:
+    size = check_regular(path)
     info, packets = _demux(path, report)
     located: dict[int, tuple[FrameLocation, int]] = {}
     payloads: dict[int, tuple[FrameHeader, bytes]] = {}
@@ -136,6 +154,8 @@ def _read_segment(path: Path, report: RebuildReport, decoder: str) -> _Segment |
     def decode(loc: FrameLocation, data: bytes, info: VideoInfo, position: int | None) -> None:
         try:
             header, body = parse_frame(qr.decode(decode_packet(data, info), backend=decoder))
+        except UnsupportedFormat as e:
+            raise _newer(path, e) from e
         except MemvidError:
             if position is not None:  # the container says where it is, even if it is damaged
                 located.setdefault(position, (loc, zlib.crc32(data)))
@@ -153,8 +173,10 @@ def _read_segment(path: Path, report: RebuildReport, decoder: str) -> _Segment |
             decode(loc, data, info, n)
     # Demuxing can also lose frames without failing on any (a damaged sample table): a PNG video
     # is always scanned too; packets already decoded from the same bytes are skipped.
-    if info is None or info.codec == "png":
-        blobs = _scan_png(read_regular(path))
+    if (info is None or info.codec == "png") and size > MAX_SCAN_BYTES:
+        report.problems.append(f"{path.name}: {size} bytes, too large to scan for frames; only demuxed")
+    elif info is None or info.codec == "png":
+        blobs = _scan_png(read_regular(path, limit=MAX_SCAN_BYTES))
         if blobs and info is None:
             info = _png_info(blobs[0][1])
         for loc, blob in blobs:
@@ -184,6 +206,12 @@ def _read_segment(path: Path, report: RebuildReport, decoder: str) -> _Segment |
     )
 
 
+def _newer(path: Path, e: Exception) -> UnsupportedFormat:
+    """Rebuild stops at a segment from a newer format: skipping it would drop its records."""
+    msg = f"{path.name} was written by a newer format than this library reads ({e}). Upgrade langchain-memvid and run rebuild again; nothing was changed."
+    return UnsupportedFormat(msg)
+
+
 def _segment_header(
     path: Path, payloads: dict[int, tuple[FrameHeader, bytes]], report: RebuildReport
 ) -> dict[str, Any] | None:
@@ -194,6 +222,9 @@ def _segment_header(
             meta = json.loads(head[1])
         except (ValueError, RecursionError):
             meta = None
+        if isinstance(meta, dict) and _int_hint(meta, "format_version", 0) > FORMAT_VERSION:
+            msg = f"its header says format version {meta['format_version']}"
+            raise _newer(path, UnsupportedFormat(msg))
         if isinstance(meta, dict) and _int_hint(meta, "segment", -1) >= 0:
             return meta
     seqs = Counter(h.segment for h, _ in payloads.values())
@@ -274,9 +305,16 @@ def rebuild_store(
     make_embed: Callable[[str | None], EmbedFn] | None = None,
     lock_timeout: float = 60.0,
 ) -> RebuildReport:
-    """Recreate ``catalog.sqlite`` from the videos in ``path/segments``; see the module docstring.
+    """Recreate the catalog from the videos in ``path/segments``; see the module docstring.
 
-    The old catalog (if any) is kept beside the new one as ``catalog.sqlite.old-<time>``.
+    Safe to run at any time: it holds the store's write lock; it applies the file rules of
+    ``Engine`` (no links, regular files only, bounded sizes); when the last catalog is readable,
+    only the segments it committed are replayed (a crashed write never becomes visible), and
+    the others are moved to ``quarantine/``, never deleted; it stops at a segment from a newer
+    format. The previous catalog is kept as ``catalog.sqlite.old-<time>``. When it is a sound
+    SQLite file the new state is written into it in one transaction, so open handles see a
+    commit (and refuse their next write once, with ``StoreReplaced``); otherwise the file is
+    replaced.
 
     Args:
         path: The store folder.
@@ -284,20 +322,22 @@ def rebuild_store(
         decoder: The QR decoder backend.
         make_embed: Instead of ``embed``: called with the model name the segments record, and only
             when some vectors are lost, so a caller loads an embedding model only when needed.
-        lock_timeout: Seconds to wait for the store's write lock: rebuild replaces the catalog
-            and vector files, so it must never run beside a writer.
+        lock_timeout: Seconds to wait for the store's write lock.
 
     Raises:
         InvalidArgument: vectors are needed (a vector file is damaged) and no ``embed`` was given.
         StoreLocked: another process held the write lock for ``lock_timeout`` seconds.
+        UnsafePath: a link, FIFO or device where the store's own files belong.
+        UnsupportedFormat: a segment was written by a newer format (nothing is changed).
     """
     root = Path(path)
     if not root.is_dir():
         msg = f"{root} is not a store folder; rebuild needs the folder that holds segments/."
         raise StoreNotFound(msg)
-    if (root / "LOCK").is_symlink():
-        msg = f"{root / 'LOCK'} is a symbolic link; refusing to open it (it could point outside the store)."
-        raise UnsafePath(msg)
+    refuse_links(root)
+    if not (root / "segments").is_dir():
+        msg = f"{root} has no segments/ folder, so there is nothing to rebuild from."
+        raise StoreNotFound(msg)
     lock = filelock.FileLock(str(root / "LOCK"))
     try:
         lock.acquire(timeout=lock_timeout)
@@ -305,47 +345,128 @@ def rebuild_store(
         msg = f"Another process is writing to {root}; rebuild waited {lock_timeout} s for its lock. Retry when it is done."
         raise StoreLocked(msg) from e
     try:
+        refuse_links(root)  # again under the lock: the folder may have changed while waiting
         return _rebuild(root, embed, decoder, make_embed)
     finally:
         lock.release()
+
+
+@dataclass
+class _LastCatalog:
+    """What the catalog being replaced says, when it is readable: the committed state."""
+
+    live: set[str]
+    garbage: dict[str, str]
+    index: Any
+    vector_hashes: dict[str, str]
+    generation: int
+
+
+def _last_catalog(root: Path) -> _LastCatalog | None:
+    """The committed state of the old catalog, or None when there is none or it cannot be read."""
+    path = root / Catalog.FILE
+    try:
+        if not path.exists() or not Catalog.inspect(path):
+            return None
+        catalog = Catalog(path, readonly=True)
+    except (sqlite3.Error, MemvidError, OSError, ValueError):
+        return None
+    try:
+        rows = catalog.db.execute("SELECT name FROM segments").fetchall()
+        hashes: dict[str, str] = {}
+        with suppress(MemvidError):  # damaged rows: no vector file is trusted on their word
+            hashes = {s.name: s.index_sha256 for s in catalog.segments()}
+        index = None
+        with suppress(MemvidError):
+            index = catalog.get_meta("index")
+        generation = 0
+        with suppress(MemvidError):
+            generation = catalog.generation()
+        return _LastCatalog(
+            live={r[0] for r in rows if isinstance(r[0], str)},
+            garbage=catalog.garbage(),
+            index=index,
+            vector_hashes=hashes,
+            generation=generation,
+        )
+    except (sqlite3.Error, MemvidError, ValueError):
+        return None
+    finally:
+        catalog.close()
+
+
+def _segment_videos(root: Path) -> list[Path]:
+    """The ``.mov`` files in ``segments/``, each a regular file (else the rebuild stops)."""
+    videos = []
+    for entry in sorted((root / "segments").iterdir()):
+        if entry.suffix in (".mov", ".faiss"):
+            check_regular(entry)
+            if entry.suffix == ".mov":
+                videos.append(entry)
+    return videos
+
+
+def _quarantine(root: Path, name: str, why: str, report: RebuildReport) -> None:
+    """Move a segment's files to ``quarantine/`` (never delete them) and say why."""
+    for suffix in (".mov", ".faiss"):
+        src = root / "segments" / f"{name}{suffix}"
+        if src.exists():
+            dst = move_aside(src, root / "quarantine")
+            report.quarantined.append(f"segments/{src.name} -> quarantine/{dst.name}: {why}")
 
 
 def _rebuild(
     root: Path, embed: EmbedFn | None, decoder: str, make_embed: Callable[[str | None], EmbedFn] | None
 ) -> RebuildReport:
     report = RebuildReport()
+    last = _last_catalog(root)
     segments: list[_Segment] = []
-    for video in sorted((root / "segments").glob("*.mov")):
-        if video.is_symlink():
-            report.problems.append(f"{video.name}: a symbolic link; skipped")
-            continue
+    # Files not replayed go to quarantine/ (after every check passed), never deleted.
+    aside: list[tuple[str, str]] = []
+    for video in _segment_videos(root):
         try:
             check_name(video.stem)
             seg = _read_segment(video, report, decoder)
+        except (UnsupportedFormat, UnsafePath):
+            raise
         except MemvidError as e:
             report.problems.append(f"{video.name}: {e}")
+            aside.append((video.stem, "unreadable"))
             continue
-        if seg is not None:
-            _decode_segment(seg, report)
-            segments.append(seg)
+        if seg is None:
+            aside.append((video.stem, "no readable frame"))
+            continue
+        _decode_segment(seg, report)
+        segments.append(seg)
+    # Only what the last catalog committed is replayed: a write killed after its files were
+    # renamed into place never committed, and must not become visible now.
+    if last is not None:
+        for seg in segments:
+            if seg.name not in last.live:
+                state = last.garbage.get(seg.name)
+                why = {
+                    "pending": "a write that never committed",
+                    "dropped": "a segment a committed compaction dropped",
+                }.get(state or "", "not in the last catalog (a write that never committed, or a file from elsewhere)")
+                aside.append((seg.name, why))
+        segments = [seg for seg in segments if seg.name in last.live]
+    report.used_catalog = last is not None
     segments.sort(key=lambda s: (s.seq, _created(s.header)))
-    # Two files with one sequence number: a write that crashed before its commit, whose number the
-    # next write reused (writers delete such files, but a copy may hold both). The later one is
-    # the committed one.
+    # Two files with one sequence number (only without a catalog): a write that crashed before its
+    # commit, whose number the next write reused. The later one is the committed one.
     unique = {seg.seq: seg for seg in segments}
-    report.problems += [
-        f"{seg.name}: same sequence number as {unique[seg.seq].name}, which is newer; skipped"
+    aside += [
+        (seg.name, f"same sequence number as {unique[seg.seq].name}, which is newer")
         for seg in segments
         if unique[seg.seq] is not seg
     ]
     segments = list(unique.values())
     settings = _settings(segments)
-    index = _recorded_index(root)
-    if index is not None:
-        settings["index"] = index  # not its snapshot: vector ids are renumbered, the index rebuilt
+    if last is not None and last.index is not None:
+        settings["index"] = last.index  # not its snapshot: vector ids are renumbered, the index rebuilt
     # Intact vector files are kept as they are, ids included (format.md 4.3: one vector per
     # record of the segment, in pack order); only segments whose file is lost are re-embedded.
-    hashes = _recorded_vector_hashes(root)
+    hashes = last.vector_hashes if last is not None else {}
     vector_ids: dict[int, np.ndarray] = {}
     seen: set[int] = set()
     for seg in segments:
@@ -360,6 +481,14 @@ def _rebuild(
         count = sum(len(seg.records) for seg in lost)
         msg = f"{count} records in {len(lost)} segments have no intact vector file; pass the embedding model (embed=...) to re-embed them."
         raise InvalidArgument(msg)
+    replayed = {seg.name for seg in segments} | {name for name, _ in aside}
+    aside += [
+        (p.stem, "a vector file without its video")
+        for p in sorted((root / "segments").glob("*.faiss"))
+        if p.stem not in replayed
+    ]
+    for name, why in aside:
+        _quarantine(root, name, why, report)
     next_id = max(seen, default=-1) + 1
     for seg in lost:
         assert embed is not None
@@ -369,7 +498,7 @@ def _rebuild(
         vectors = prepare_vectors(raw, int(dim), str(settings["metric"]))
         ids = np.arange(next_id, next_id + len(vectors), dtype=np.int64)
         next_id += len(vectors)
-        _write_vector_file(root, seg, ids, vectors, str(settings["metric"]))
+        _write_vector_file(root, seg, ids, vectors, str(settings["metric"]), report)
         vector_ids[seg.seq] = ids
         report.reembedded += len(vectors)
     live: dict[str, tuple[_Segment, Record, int, int, int, int]] = {}
@@ -382,13 +511,19 @@ def _rebuild(
         if not seg.records and settings["dim"] is not None:
             empty = np.zeros((0, int(settings["dim"])), np.float32)
             if _segment_vector_ids(root, seg, settings, hashes.get(seg.name)) is None:
-                _write_vector_file(root, seg, np.zeros(0, np.int64), empty, str(settings["metric"]))
-    _write_catalog(root, segments, live, settings, next_id, report)
+                _write_vector_file(root, seg, np.zeros(0, np.int64), empty, str(settings["metric"]), report)
+    generation = max(last.generation + 1 if last is not None else 0, int(time.time()))
+    tmp = _write_catalog(root, segments, live, settings, next_id, generation)
+    _install_catalog(root, tmp)
+    report.segments = len(segments)
+    report.records = len(live)
     return report
 
 
-def _write_vector_file(root: Path, seg: _Segment, ids: np.ndarray, vectors: np.ndarray, metric: str) -> None:
-    """Replace a segment's vector file atomically (temp file, fsync, rename)."""
+def _write_vector_file(
+    root: Path, seg: _Segment, ids: np.ndarray, vectors: np.ndarray, metric: str, report: RebuildReport
+) -> None:
+    """Replace a segment's vector file atomically (temp file, fsync, rename); a damaged one is kept aside."""
     from .index import serialize_vectors
 
     final = root / "segments" / f"{seg.name}.faiss"
@@ -398,7 +533,11 @@ def _write_vector_file(root: Path, seg: _Segment, ids: np.ndarray, vectors: np.n
         fh.write(serialize_vectors(ids, vectors, metric))
         fh.flush()
         os.fsync(fh.fileno())
+    if final.exists():
+        aside = move_aside(final, root / "quarantine")
+        report.quarantined.append(f"segments/{final.name} -> quarantine/{aside.name}: damaged vector file")
     os.replace(tmp, final)
+    fsync_dir(final.parent)
 
 
 def _created(header: dict[str, Any]) -> float:
@@ -415,54 +554,26 @@ def _settings(segments: list[_Segment]) -> dict[str, Any]:
     return settings
 
 
-def _from_old_catalog(root: Path, read: Callable[[Catalog], Any], default: Any) -> Any:
-    """``read(catalog)`` on the old catalog, or ``default`` when it is missing or unreadable."""
-    path = root / Catalog.FILE
-    if not path.is_file():
-        return default
-    try:
-        catalog = Catalog(path, readonly=True)
-        try:
-            return read(catalog)
-        finally:
-            catalog.close()
-    except (sqlite3.Error, MemvidError, ValueError):
-        return default
-
-
-def _recorded_index(root: Path) -> Any:
-    """The index choice (``Engine(index=...)``) the old catalog recorded, or None."""
-    return _from_old_catalog(root, lambda catalog: catalog.get_meta("index"), None)
-
-
-def _recorded_vector_hashes(root: Path) -> dict[str, str]:
-    """SHA-256 of each vector file as the old catalog recorded it; empty when it is unreadable.
-
-    Bytes flipped inside the floats still parse, so when the old catalog survives its checksums
-    decide which vector files to trust; the others are re-embedded.
-    """
-    hashes: dict[str, str] = _from_old_catalog(
-        root, lambda catalog: {s.name: s.index_sha256 for s in catalog.segments()}, {}
-    )
-    return hashes
-
-
 def _segment_vector_ids(
     root: Path, seg: _Segment, settings: dict[str, Any], sha256: str | None = None
 ) -> np.ndarray | None:
     """The vector ids of an intact vector file holding one vector per record, else None."""
     if settings["dim"] is None:
         return None
+    # Vectors are written in the segment's record order; a count mismatch means damage.
+    expected = _int_hint(seg.header, "records") if seg.records else 0
+    if expected != len(seg.records):
+        return None
+    path = root / "segments" / f"{seg.name}.faiss"
     try:
-        data = (root / "segments" / f"{seg.name}.faiss").read_bytes()
+        # Read only what a file of that many vectors can be: a crafted size fills no memory.
+        data = read_regular(path, limit=(expected + 1) * (int(settings["dim"]) * 4 + 8) + 4096)
         if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
             return None
         ids, vectors = deserialize_vectors(data, int(settings["dim"]))
-    except (OSError, MemvidError):
+    except (SegmentNotFound, LimitExceeded, CorruptData):
         return None
-    # Vectors are written in the segment's record order; a count mismatch means damage.
-    expected = _int_hint(seg.header, "records") if seg.records else 0
-    if len(vectors) != expected or expected != len(seg.records):
+    if len(vectors) != expected:
         return None
     return ids
 
@@ -473,55 +584,104 @@ def _write_catalog(
     live: dict[str, tuple[_Segment, Record, int, int, int, int]],
     settings: dict[str, Any],
     next_vector_id: int,
-    report: RebuildReport,
-) -> None:
+    generation: int,
+) -> Path:
+    """The new catalog, complete, in ``tmp/``; returns its path."""
     tmp = root / "tmp" / f"rebuild-{os.getpid()}.sqlite"
     tmp.parent.mkdir(exist_ok=True)
     tmp.unlink(missing_ok=True)
     catalog = Catalog(tmp)
-    catalog.create(settings)
-    next_seq = max((s.seq for s in segments), default=0) + 1
-    with catalog.transaction():
-        rows = [
-            RecordRow(rid, vid, seg.seq, first, count, slot, len(record.text.encode()), record.metadata)
-            for rid, (seg, record, first, count, slot, vid) in live.items()
-        ]
-        for seg in segments:
-            video = root / "segments" / f"{seg.name}.mov"
-            index_path = root / "segments" / f"{seg.name}.faiss"
-            assert seg.info is not None
-            kind = seg.header.get("kind")
-            catalog.add_segment(
-                SegmentRow(
-                    seq=seg.seq,
-                    name=seg.name,
-                    kind=kind if kind in ("records", "tombstones") else "records",
-                    profile=str(seg.header.get("profile", "lossless")),
-                    info=seg.info,
-                    frame_count=len(seg.locations),
-                    dict_frames=_int_hint(seg.header, "dictionary_frames"),
-                    record_count=len(seg.records),
-                    video_bytes=video.stat().st_size,
-                    video_sha256=sha256_file(video),
-                    index_bytes=index_path.stat().st_size if index_path.exists() else 0,
-                    index_sha256=sha256_file(index_path) if index_path.exists() else "",
-                    created=_created(seg.header),
-                ),
-                list(zip(seg.locations, seg.crcs, strict=False)),
-            )
-        catalog.put_records(rows)
-        catalog.set_meta("next_vector_id", next_vector_id)
-        catalog.set_meta("next_seq", next_seq)
-        catalog.set_meta("generation", int(time.time()))
-    catalog.close()
-    old = root / Catalog.FILE
-    if old.exists():
-        os.replace(old, root / f"{Catalog.FILE}.old-{int(time.time())}")
-    for suffix in ("-wal", "-shm"):
-        (root / (Catalog.FILE + suffix)).unlink(missing_ok=True)
-    os.replace(tmp, old)
-    report.segments = len(segments)
-    report.records = len(rows)
+    try:
+        catalog.create(settings)
+        next_seq = max((s.seq for s in segments), default=0) + 1
+        with catalog.transaction():
+            rows = [
+                RecordRow(rid, vid, seg.seq, first, count, slot, len(record.text.encode()), record.metadata)
+                for rid, (seg, record, first, count, slot, vid) in live.items()
+            ]
+            for seg in segments:
+                video = root / "segments" / f"{seg.name}.mov"
+                index_path = root / "segments" / f"{seg.name}.faiss"
+                assert seg.info is not None
+                kind = seg.header.get("kind")
+                catalog.add_segment(
+                    SegmentRow(
+                        seq=seg.seq,
+                        name=seg.name,
+                        kind=kind if kind in ("records", "tombstones") else "records",
+                        profile=str(seg.header.get("profile", "lossless")),
+                        info=seg.info,
+                        frame_count=len(seg.locations),
+                        dict_frames=_int_hint(seg.header, "dictionary_frames"),
+                        record_count=len(seg.records),
+                        video_bytes=video.stat().st_size,
+                        video_sha256=sha256_file(video),
+                        index_bytes=index_path.stat().st_size if index_path.exists() else 0,
+                        index_sha256=sha256_file(index_path) if index_path.exists() else "",
+                        created=_created(seg.header),
+                    ),
+                    list(zip(seg.locations, seg.crcs, strict=False)),
+                )
+            catalog.put_records(rows)
+            catalog.set_meta("next_vector_id", next_vector_id)
+            catalog.set_meta("next_seq", next_seq)
+            catalog.set_meta("generation", generation)
+            catalog.new_catalog_id()
+    finally:
+        catalog.close()
+    return tmp
+
+
+def _install_catalog(root: Path, new: Path) -> None:
+    """Make ``new`` the store's catalog, keeping the previous one as ``catalog.sqlite.old-<time>``.
+
+    A sound old catalog receives the new state in one transaction: there is never a moment
+    without a catalog, and open handles (whose connections stay valid) see it as a commit. A
+    damaged one cannot take a transaction: it is linked to its backup name, its ``-wal`` and
+    ``-shm`` files are moved aside with it, and the new file renamed over it.
+    """
+    path = root / Catalog.FILE
+    backup = root / f"{Catalog.FILE}.old-{time.time_ns()}"
+    if path.exists():
+        try:
+            ours = Catalog.inspect(path)  # never write into another program's database
+        except MemvidError:
+            ours = False
+        if ours:
+            try:
+                _replace_contents(path, new, backup)
+                new.unlink()
+                return
+            except (MemvidError, sqlite3.Error):
+                backup.unlink(missing_ok=True)  # damaged beyond a transaction: swap the files
+        os.link(path, backup)
+        for suffix in ("-wal", "-shm"):
+            side = root / f"{Catalog.FILE}{suffix}"
+            if side.exists():
+                os.replace(side, root / f"{backup.name}{suffix}")
+    os.replace(new, path)
+    fsync_dir(root)
+
+
+_TABLES = ("meta", "segments", "frames", "records", "checksums", "garbage")
+
+
+def _replace_contents(path: Path, new: Path, backup: Path) -> None:
+    """Back up the catalog at ``path``, then replace every row with ``new``'s in one transaction."""
+    catalog = Catalog(path)
+    try:
+        catalog.backup_to(backup)
+        catalog.create({})  # the tables of this version, on a catalog an older version wrote
+        catalog.db.execute("ATTACH DATABASE ? AS rebuilt", (str(new),))
+        try:
+            with catalog.transaction():
+                for table in _TABLES:
+                    catalog.db.execute(f"DELETE FROM main.{table}")  # fixed table names
+                    catalog.db.execute(f"INSERT INTO main.{table} SELECT * FROM rebuilt.{table}")
+        finally:
+            catalog.db.execute("DETACH DATABASE rebuilt")
+    finally:
+        catalog.close()
 
 
 __all__ = ["RebuildReport", "rebuild_store"]

@@ -22,6 +22,10 @@ from .errors import CorruptData, InvalidRecord, LimitExceeded
 MAX_ID_BYTES = 4096
 MAX_TEXT_BYTES = 1 << 30  # 1 GiB: far beyond any document chunk, small enough to refuse crafted sizes
 MAX_METADATA_BYTES = 16 << 20
+MAX_METADATA_DEPTH = 32  # nested dicts/lists, the metadata dict itself included, accepted at write
+# What a read accepts: 0.1 wrote any depth JSON allowed, and records within this stay readable,
+# while copying them (``copy.deepcopy``, about two frames a level) stays far from the recursion limit.
+MAX_STORED_METADATA_DEPTH = 256
 
 _COUNT = struct.Struct(">I")
 _ENTRY = struct.Struct(">III")  # id length, metadata length, text length
@@ -49,6 +53,29 @@ class EncodedRecord:
     def entry_size(self) -> int:
         """Bytes this record takes inside an uncompressed pack."""
         return _ENTRY.size + len(self.id_bytes) + len(self.metadata_json.encode()) + len(self.text_bytes)
+
+
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """Say whether ``value`` nests dicts and lists (or tuples) more than ``limit`` levels deep.
+
+    Iterative, so it never raises RecursionError, and a reference cycle counts as too deep.
+
+    >>> nesting_exceeds({"a": [1, {"b": 2}]}, 3), nesting_exceeds({"a": [1, {"b": 2}]}, 2)
+    (False, True)
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (Mapping, list, tuple)))
+    return False
 
 
 def _check_json(value: Any, where: str) -> None:
@@ -86,6 +113,12 @@ def metadata_to_json(metadata: Mapping[str, Any], record_id: str = "?") -> str:
     """
     if not isinstance(metadata, Mapping):
         msg = f"Record {record_id!r}: metadata must be a dict, got {type(metadata).__name__}."
+        raise InvalidRecord(msg)
+    if nesting_exceeds(metadata, MAX_METADATA_DEPTH):
+        msg = (
+            f"Record {record_id!r}: metadata is nested more than {MAX_METADATA_DEPTH} levels deep "
+            "(dicts and lists), or contains itself (a reference cycle); flatten it."
+        )
         raise InvalidRecord(msg)
     try:
         _check_json(dict(metadata), "metadata")
@@ -226,5 +259,9 @@ class PackReader:
             raise CorruptData(msg) from e
         if not isinstance(metadata, dict):
             msg = f"Record {rid!r}: stored metadata is not a JSON object."
+            raise CorruptData(msg)
+        if nesting_exceeds(metadata, MAX_STORED_METADATA_DEPTH):
+            # Refused so that callers copying it cannot recurse without end.
+            msg = f"Record {rid!r}: stored metadata is nested more than {MAX_STORED_METADATA_DEPTH} levels deep."
             raise CorruptData(msg)
         return Record(rid, text, metadata)

@@ -41,7 +41,7 @@ from .frames import (
 from .index import serialize_vectors
 from .profiles import Profile
 from .records import EncodedRecord
-from .video import FrameLocation, VideoInfo, write_video
+from .video import FrameLocation, VideoInfo, raise_if_disk_full, write_video
 
 DICT_MIN_TEXT_BYTES = 32 << 10  # below this a dictionary costs more frames than it saves
 DICT_MIN_RECORDS = 16
@@ -228,18 +228,23 @@ class SegmentBuilder:
         images = render_frames(payloads, self.profile, self.encoder)
         video_path = self.tmp_dir / f"{name}.mov"
         index_path = self.tmp_dir / f"{name}.faiss"
+        writing = video_path  # the file a full disk would be reported against
         try:
             locations, info = write_video(video_path, images, self.profile)
             with video_path.open("rb") as fh:
                 crcs = [zlib.crc32(_pread(fh.fileno(), loc)) for loc in locations]
+            writing = index_path
             index_path.write_bytes(serialize_vectors(vector_ids, vectors, str(self.settings["metric"])))
-            for path in (video_path, index_path):
-                _fsync(path)
-        except BaseException:
+            for writing in (video_path, index_path):  # ``writing`` names the file being fsynced
+                _fsync(writing)
+        except BaseException as e:
             # The caller only knows about segments that were built; a half-written one (disk full,
             # encoder error) would otherwise stay in tmp/ until the store is next opened.
             for path in (video_path, index_path):
                 path.unlink(missing_ok=True)
+            # Nothing is committed before every segment file is built, so a full disk here is
+            # reported as DiskFull (errno ENOSPC or EFBIG kept) rather than a raw OSError.
+            raise_if_disk_full(e, writing)
             raise
         return BuiltSegment(
             name=name,

@@ -7,6 +7,7 @@ Layout (all paths relative to the store folder, so a store can be copied or sync
     segments/NAME.faiss     the segment's vectors, written with FAISS's own writer
     index/GEN-TOKEN.faiss   the trained approximate index, when the store has one (see indexing.py)
     tmp/                    files of a write in progress; deleted by the next writer
+    quarantine/             segment files the catalog does not know, moved aside (never deleted)
     LOCK                    the cross-process write lock
 
 Every write call is one commit: build new segment files in ``tmp/``, fsync them, rename them into
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
 import secrets
 import shutil
@@ -49,9 +51,10 @@ from .errors import (
     StoreConfigMismatch,
     StoreLocked,
     StoreNotFound,
+    StoreReplaced,
     UnsafePath,
 )
-from .files import open_regular, read_regular
+from .files import move_aside, open_regular, read_regular, refuse_links
 from .filters import Filter, compile_filter
 from .frames import KIND_DICTIONARY, KIND_RECORDS, MAX_PACK_BYTES, decompress, parse_frame
 from .index import (
@@ -106,6 +109,9 @@ class Problem:
     message: str
     record_id: str | None = None
     frame: int | None = None
+    # What fixes it: "rebuild" (damage), "upgrade" (written by a newer format: rebuild would not
+    # understand it either) or "quarantine" (a file the catalog does not know).
+    action: str = "rebuild"
 
 
 @dataclass
@@ -169,7 +175,7 @@ class Engine:
         self.segment_records = max(1, segment_records)
         self._lock = threading.RLock()
         self._open_folder(create)
-        existed = (self.path / Catalog.FILE).exists()
+        existed = self._has_catalog(create)
         self.catalog = Catalog(self.path / Catalog.FILE)
         self._file_lock = filelock.FileLock(str(self.path / "LOCK"))
         if metric is not None:
@@ -192,6 +198,10 @@ class Engine:
                     self._initialise(initial)
         self.catalog.check_version()
         settings = self.catalog.settings()
+        if "metric" not in settings:
+            msg = f"{self.catalog.path} has no `metric` setting, so it is not a complete memvid catalog; run `lcmemvid rebuild STORE` to recreate it from the videos."
+            raise CorruptData(msg)
+        self._catalog_id = settings.get("catalog_id")
         self._check_settings(settings, dim, metric)
         recorded = IndexSpec.from_meta(settings.get("index"))
         given = IndexSpec.parse(recorded.name if reopen else index, index_options, str(settings["metric"]))
@@ -222,11 +232,29 @@ class Engine:
 
     def _initialise(self, settings: dict[str, Any]) -> None:
         """Create the catalog if needed and delete a crashed write's leftovers (under the lock)."""
+        if not self.catalog.is_empty():
+            self.catalog.check_version()  # before the first write to it: ``create`` adds tables
         self.catalog.create(settings)
-        # Before cleaning: a newer format may list its segments elsewhere, and every video
-        # would then look like an orphan to this version and be deleted.
-        self.catalog.check_version()
-        self._clean_orphans()
+        self._collect_garbage()
+
+    def _has_catalog(self, create: bool) -> bool:
+        """Whether the folder holds a catalog to open, checked without writing to it.
+
+        A catalog file that is empty and a folder without segment files is a creation that never
+        finished: there is nothing to lose, and the store is created afresh. An empty catalog
+        beside videos is refused: opening it would make every video unknown to the store.
+        """
+        file = self.path / Catalog.FILE
+        if not file.exists() or Catalog.inspect(file):
+            return file.exists()
+        segments = self.path / "segments"
+        if any(p.suffix in (".mov", ".faiss") for p in segments.iterdir()):
+            msg = f"{file} is empty (0 bytes or no tables: an interrupted copy, a sync tool or a full disk?), but segments/ holds videos. They are untouched: move the empty file aside and run `lcmemvid rebuild {self.path}` to recreate the catalog from them."
+            raise CorruptData(msg)
+        if not create:
+            msg = f"No memvid store at {self.path}: its catalog file is empty and it holds no segments."
+            raise StoreNotFound(msg)
+        return False
 
     def _open_folder(self, create: bool) -> None:
         if self.path.is_file():
@@ -239,7 +267,8 @@ class Engine:
                 msg = f"No memvid store at {self.path}."
                 raise StoreNotFound(msg)
             if self.path.exists() and any(
-                p.name not in ("segments", "tmp", "LOCK", indexing.FOLDER) for p in self.path.iterdir()
+                p.name not in ("segments", "tmp", "LOCK", indexing.FOLDER, "quarantine")
+                for p in self.path.iterdir()
             ):
                 msg = f"{self.path} is a folder with other content and no catalog; refusing to use it as a store. Pass an empty or new folder."
                 raise NotAStore(msg)
@@ -249,21 +278,7 @@ class Engine:
                 # _clean_orphans deletes: the records' only copy. Recovery is `rebuild`.
                 msg = f"{self.path} holds segment videos but no {Catalog.FILE}; refusing to open it as a new, empty store. Run `rebuild` to recreate the catalog from the videos."
                 raise NotAStore(msg)
-        names = (
-            Catalog.FILE,
-            f"{Catalog.FILE}-wal",
-            f"{Catalog.FILE}-shm",
-            "LOCK",
-            "segments",
-            "tmp",
-            indexing.FOLDER,
-        )
-        for sub in (self.path, *(self.path / n for n in names)):
-            if sub.is_symlink():
-                msg = (
-                    f"{sub} is a symbolic link; stores refuse links so that nothing points outside the store."
-                )
-                raise UnsafePath(msg)
+        refuse_links(self.path)
         try:
             (self.path / "segments").mkdir(parents=True, exist_ok=True)
             (self.path / "tmp").mkdir(exist_ok=True)
@@ -280,25 +295,45 @@ class Engine:
             msg = f"The store was built with metric {settings.get('metric')!r}, not {metric!r}."
             raise StoreConfigMismatch(msg)
 
-    def _clean_orphans(self, live: set[str] | None = None) -> None:
-        """Delete files of writes that never committed (only ever called holding the write lock).
+    def _collect_garbage(self) -> None:
+        """Delete what a committed state proves unneeded (only ever called holding the write lock).
 
-        Run when a writer opens the store and before every write: a crashed write's segment has
-        the sequence number the next write reuses, and must be gone before that write commits, or
-        ``rebuild`` would later find two segments with one number.
+        ``tmp/`` holds only the files of writes in progress, and none is in progress while the
+        lock is held. In ``segments/`` only the files the catalog's garbage table names go (see
+        ``_delete_garbage``): a file the catalog does not know is never deleted, since it may be
+        the only copy of records (``verify`` reports it; ``quarantine`` moves it aside).
+        Run when a writer opens the store and before every write, so that a crashed write's
+        files, which carry the sequence number the next write reuses, never sit beside it.
         """
         shutil.rmtree(self.path / "tmp", ignore_errors=True)
         (self.path / "tmp").mkdir(exist_ok=True)
-        if live is None:
-            try:
-                live = {s.name for s in self.catalog.segments()}
-            except MemvidError:
-                return
-        for file in (self.path / "segments").iterdir():
-            if file.stem not in live and file.suffix in (".mov", ".faiss"):
-                file.unlink(missing_ok=True)
-        with suppress(MemvidError):
+        with suppress(MemvidError):  # a damaged catalog proves nothing: keep every file
+            self._delete_garbage()
             indexing.clean_folder(self.path, indexing.snapshot_file(self.catalog.get_meta("index_snapshot")))
+
+    def _delete_garbage(self) -> None:
+        """Unlink the segment files of pending writes that never committed and of dropped segments.
+
+        A name that the catalog lists both as garbage and as a live segment is damage: its files
+        are kept. Rows are forgotten only once their files are gone (and the unlinks durable).
+        """
+        garbage = self.catalog.garbage()
+        if not garbage:
+            return
+        live = {s.name for s in self.catalog.segments()}
+        gone = []
+        for name in garbage:
+            if name in live:
+                continue
+            try:
+                for suffix in (".mov", ".faiss"):
+                    (self.path / "segments" / f"{name}{suffix}").unlink(missing_ok=True)
+            except OSError:
+                continue  # e.g. a folder by that name: keep the row, delete nothing else
+            gone.append(name)
+        fsync_dir(self.path / "segments")
+        with self.catalog.transaction():
+            self.catalog.forget_garbage(gone)
 
     # -- properties ----------------------------------------------------------------------
 
@@ -372,8 +407,14 @@ class Engine:
         spec = IndexSpec.from_meta(settings.get("index"))
         snap = settings.get("index_snapshot")
         index = self._index
+        rebuilt = settings.get("catalog_id") != self.settings.get("catalog_id")
+        if rebuilt:  # a rebuilt store: the same sequence numbers may now name other files
+            for seq in list(self._segments):
+                self._close_fd(seq)
+            self._segments = {}
         rebuild_all = (
-            index is None
+            rebuilt
+            or index is None
             or any(seq not in segments for seq in self._segments)
             or index.spec != spec
             or snap != self.settings.get("index_snapshot")
@@ -452,11 +493,28 @@ class Engine:
                 raise StoreLocked(msg) from e
             try:
                 if not initial:
+                    self._check_catalog_identity()
                     self._sync()
-                    self._clean_orphans({s.name for s in self._segments.values()})
+                    self._collect_garbage()
                 yield
             finally:
                 self._file_lock.release()
+
+    def _check_catalog_identity(self) -> None:
+        """Refuse to commit through a handle whose catalog was replaced since it opened the store.
+
+        ``rebuild`` writes a new catalog identity (under the write lock); a handle that still
+        believed the old state would otherwise commit on top of records it never saw. The refusal
+        is once: the handle then takes the new identity and catches up on its next call.
+        """
+        if self.catalog.replaced():
+            msg = f"The catalog of {self.path} was replaced by another file after this handle opened it (moved, restored or copied over); nothing was written. Close this handle and open the store again."
+            raise StoreReplaced(msg)
+        current = self.catalog.get_meta("catalog_id")
+        if current != self._catalog_id:
+            self._catalog_id = current
+            msg = f"The store at {self.path} was rebuilt after this handle opened it, so its records may differ from what this handle saw; nothing was written. Retry the call (this handle now reads the rebuilt store)."
+            raise StoreReplaced(msg)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -631,6 +689,7 @@ class Engine:
                 ]
                 with self.catalog.transaction():
                     self.catalog.drop_segments(s.seq for s in old)
+                    self.catalog.mark_garbage([s.name for s in old], "dropped")
                     for seg in built:
                         self._record_segment(seg, len(seg.placements))
                     self.catalog.put_records(new_rows)
@@ -641,9 +700,7 @@ class Engine:
             self._after_commit(gen, built)
             for dead in old:
                 self._close_fd(dead.seq)
-                for name in (dead.video_file, dead.index_file):
-                    (self.path / "segments" / name).unlink(missing_ok=True)
-            fsync_dir(self.path / "segments")
+            self._delete_garbage()
             indexing.after_compact(self)
             after = self.catalog.stats()
             return {
@@ -655,7 +712,14 @@ class Engine:
             }
 
     def _publish(self, built: list[BuiltSegment]) -> None:
-        """Move finished segment files into ``segments/`` and make the renames durable."""
+        """Move finished segment files into ``segments/`` and make the renames durable.
+
+        Their names are committed as pending first: if this process dies before the write
+        commits, that committed row is what lets the next writer delete the files (nothing
+        the catalog does not name is ever deleted). The write's commit removes the row.
+        """
+        with self.catalog.transaction():
+            self.catalog.mark_garbage([seg.name for seg in built], "pending")
         for seg in built:
             for src in (seg.video_path, seg.index_path):
                 dst = self.path / "segments" / src.name
@@ -665,12 +729,19 @@ class Engine:
         fsync_dir(self.path / "segments")
 
     def _unpublish(self, built: list[BuiltSegment]) -> None:
-        """Best-effort removal of the files of a write that did not commit."""
+        """Best-effort removal of the files of a write that did not commit.
+
+        Their pending rows stay until the files are surely gone: the next writer finishes the job.
+        """
         for seg in built:
             for name in (f"{seg.name}.mov", f"{seg.name}.faiss"):
                 for folder in ("tmp", "segments"):
                     with suppress(OSError):
                         (self.path / folder / name).unlink()
+        with suppress(MemvidError, OSError):
+            fsync_dir(self.path / "segments")
+            with self.catalog.transaction():
+                self.catalog.forget_garbage([seg.name for seg in built])
 
     def _record_segment(self, seg: BuiltSegment, records: int) -> None:
         row = SegmentRow(
@@ -689,6 +760,7 @@ class Engine:
             created=seg.video_path.stat().st_mtime,
         )
         self.catalog.add_segment(row, list(zip(seg.locations, seg.frame_crcs, strict=False)))
+        self.catalog.forget_garbage([seg.name])  # committed with the segment: no longer pending
 
     def _after_commit(self, gen: int, built: list[BuiltSegment]) -> None:
         """Bring the in-memory view up to the commit this process just made."""
@@ -1011,9 +1083,10 @@ class Engine:
         The common query (no filter, default knobs) takes ``VectorIndex.search_one``: at 1M
         vectors FAISS answers in under 1 ms, and every step around it shows in the latency.
         """
-        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k <= 0:
             msg = f"k must be a positive integer, got {k!r}."
             raise InvalidArgument(msg)
+        k = int(k)  # numpy integers too; FAISS and slicing want a plain int
         predicate = compile_filter(filter)
         self._sync()
         index, dim = self._index, self.dim
@@ -1044,6 +1117,35 @@ class Engine:
                 return {}
             mat = self._index.reconstruct(list(found.values()))
             return dict(zip(found, mat, strict=False))
+
+    def find(self, filter: Filter, limit: int | None = None) -> list[Record]:
+        """The live records whose metadata match ``filter``: an exact query, no vector search.
+
+        Every live record's metadata (held in memory, as for filtered searches) is tested, so
+        the answer never depends on a guessed ``k``. Records come in the order they were last
+        written; only the first ``limit`` matches are read from the video.
+
+        Raises:
+            InvalidArgument: the filter is None or malformed, or ``limit`` is not a positive int.
+        """
+        predicate = compile_filter(filter)
+        if predicate is None:
+            msg = "find needs a filter; iter_records() lists every record."
+            raise InvalidArgument(msg)
+        if limit is not None and (
+            not isinstance(limit, numbers.Integral) or isinstance(limit, bool) or limit <= 0
+        ):
+            msg = f"limit must be a positive integer or None, got {limit!r}."
+            raise InvalidArgument(msg)
+        with self._lock:
+            self._sync()
+            vids = sorted(vid for vid, meta in self._all_metadata().items() if predicate(meta))
+            if limit is not None:
+                vids = vids[: int(limit)]
+            rows = self.catalog.records_by_vector_ids(vids)
+            records = self._read_rows(list(rows.values()))
+            # A record deleted by a racing commit is left out, as in ``search``.
+            return [records[rows[v].id] for v in vids if v in rows and rows[v].id in records]
 
     def _all_metadata(self) -> dict[int, dict[str, Any]]:
         if self._metadata is None:
@@ -1086,6 +1188,35 @@ class Engine:
                 name = snap.get("file") if isinstance(snap, dict) else snap
                 report.problems.append(Problem(f"{indexing.FOLDER}/{name}", problem))
             return report
+
+    def unknown_files(self) -> list[str]:
+        """Segment files (``segments/NAME.mov`` or ``.faiss``) that the catalog does not know.
+
+        Neither live nor garbage the catalog committed: a write that crashed under an older
+        library, a file copied in, or the records of a catalog that was lost. The store never
+        deletes them; ``verify`` reports them and ``quarantine`` moves them aside.
+        """
+        with self._lock:
+            self._sync()
+            known = {s.name for s in self._segments.values()} | set(self.catalog.garbage())
+            return [
+                f"segments/{p.name}"
+                for p in sorted((self.path / "segments").iterdir())
+                if p.suffix in (".mov", ".faiss") and p.stem not in known
+            ]
+
+    def quarantine(self) -> list[str]:
+        """Move the files ``unknown_files`` lists into ``quarantine/``; returns where each went.
+
+        Nothing is deleted: a file moved by mistake goes back with ``mv`` (and ``rebuild`` if its
+        records should be live).
+        """
+        with self._writer():
+            moved = []
+            for name in self.unknown_files():
+                dst = move_aside(self.path / name, self.path / "quarantine")
+                moved.append(f"{name} -> quarantine/{dst.name}")
+            return moved
 
     def build_index(
         self, index: str | None = None, index_options: Mapping[str, Any] | None = None

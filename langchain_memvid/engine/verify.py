@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from . import qr
 from .catalog import Catalog, _record_row
-from .errors import MemvidError
+from .errors import MemvidError, UnsupportedFormat
 from .files import sha256_regular
 from .frames import parse_frame
 
@@ -86,7 +86,7 @@ def verify_store(engine: Engine, *, cross_check: bool = True) -> VerifyReport:
                             )
                         )
             except MemvidError as e:
-                report.problems.append(Problem(seg.video_file, str(e), frame=n))
+                report.problems.append(Problem(seg.video_file, str(e), frame=n, action=_action(e)))
         _verify_vectors(engine, seg, rows_by_seq[seg.seq], report)
         engine._packs.clear()
         for row in rows_by_seq[seg.seq]:
@@ -111,8 +111,18 @@ def verify_store(engine: Engine, *, cross_check: bool = True) -> VerifyReport:
                     )
             except MemvidError as e:
                 report.problems.append(
-                    Problem(seg.video_file, f"record unreadable: {e}", row.id, row.first_frame)
+                    Problem(seg.video_file, f"record unreadable: {e}", row.id, row.first_frame, _action(e))
                 )
+    report.problems += [
+        Problem(
+            name,
+            "not in the catalog: kept untouched (it may be the only copy of records the catalog "
+            "lost). `lcmemvid quarantine STORE` moves such files to quarantine/; `rebuild` replays "
+            "what the catalog committed.",
+            action="quarantine",
+        )
+        for name in engine.unknown_files()
+    ]
     live = engine.catalog.count()
     in_index = len(engine._index) if engine._index is not None else 0
     if live != in_index:
@@ -120,6 +130,11 @@ def verify_store(engine: Engine, *, cross_check: bool = True) -> VerifyReport:
             Problem("(index)", f"the in-memory index holds {in_index} vectors for {live} live records")
         )
     return report
+
+
+def _action(e: MemvidError) -> str:
+    """A newer format's data is not damage: the fix is to upgrade, never to rebuild without it."""
+    return "upgrade" if isinstance(e, UnsupportedFormat) else "rebuild"
 
 
 def _verify_vectors(engine: Engine, seg: object, rows: list[RecordRow], report: VerifyReport) -> None:

@@ -3,12 +3,17 @@
 Writing goes through PyAV (FFmpeg). After the file is closed it is demuxed once to learn every
 packet's byte offset and size; those go into the catalog, so a later read of frame *n* is a single
 ``pread`` of its packet plus an image decode - no demuxing, no decoding from the start.
+
+A write that runs out of disk (``ENOSPC``) or past a file-size limit (``EFBIG``) raises
+``DiskFull``, whether Python or FFmpeg saw it first.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -17,7 +22,7 @@ import av
 import cv2
 import numpy as np
 
-from .errors import CorruptData, FrameUnreadable
+from .errors import CorruptData, DiskFull, FrameUnreadable
 from .profiles import Profile
 
 
@@ -41,10 +46,70 @@ class VideoInfo:
     extradata: bytes
 
 
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG})
+
+
+def raise_if_disk_full(error: BaseException, path: Path) -> None:
+    """Raise ``DiskFull`` when ``error`` (or an error it interrupted) is ENOSPC or EFBIG.
+
+    A full disk reaches us as Python's ``OSError`` (file writes, fsync) or as PyAV's
+    ``av.error.OSError`` / ``FFmpegError`` (muxing, the trailer); both carry the errno. Callers
+    clean up first, call this, then re-raise ``error`` unchanged when it returns. The message is
+    true for segment writes only: they happen before the catalog commits anything.
+
+    Raises:
+        DiskFull: with the original errno, naming the file being written.
+    """
+    code = _disk_full_errno(error)
+    if code is None:
+        return
+    where = f"while writing {path.name} in {path.parent}"
+    done = "Nothing of this call was committed and the store is as it was"
+    if code == errno.ENOSPC:
+        msg = f"The disk is full ({os.strerror(code)}) {where}. {done}; free some space and retry."
+    else:
+        msg = (
+            f"The file grew past the file-size limit ({os.strerror(code)}: ulimit -f, or the file "
+            f"system's largest file) {where}. {done}; free space or raise the limit and retry, or "
+            "write smaller segments (segment_records, batch_size)."
+        )
+    raise DiskFull(code, msg) from error
+
+
+def _disk_full_errno(error: BaseException) -> int | None:
+    """ENOSPC or EFBIG when ``error``'s chain reports one (and is not a DiskFull already), else None."""
+    seen: BaseException | None = error
+    for _ in range(8):  # the chain is short: an error, and the close() that failed after it
+        if seen is None or isinstance(seen, DiskFull):
+            return None
+        code = getattr(seen, "errno", None)
+        if code in DISK_FULL_ERRNOS:
+            return int(code)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def write_video(
     path: Path, images: list[np.ndarray], profile: Profile
 ) -> tuple[list[FrameLocation], VideoInfo]:
-    """Write grayscale images (all the same size) as a video and return each frame's location."""
+    """Write grayscale images (all the same size) as a video and return each frame's location.
+
+    Raises:
+        DiskFull: the disk filled up or the file passed a file-size limit (ENOSPC, EFBIG).
+    """
+    try:
+        _write_frames(path, images, profile)
+    except (OSError, av.FFmpegError) as e:
+        raise_if_disk_full(e, path)
+        raise
+    locations = [loc for loc, _ in scan_packets(path)]
+    if len(locations) != len(images):
+        msg = f"{path.name}: wrote {len(images)} frames but the file holds {len(locations)} packets."
+        raise CorruptData(msg)
+    return locations, probe(path)
+
+
+def _write_frames(path: Path, images: list[np.ndarray], profile: Profile) -> None:
     height, width = images[0].shape
     container = av.open(str(path), mode="w", format=profile.container)
     try:
@@ -58,13 +123,13 @@ def write_video(
                 frame = frame.reformat(format=profile.pix_fmt)
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
-    finally:
-        container.close()
-    locations = [loc for loc, _ in scan_packets(path)]
-    if len(locations) != len(images):
-        msg = f"{path.name}: wrote {len(images)} frames but the file holds {len(locations)} packets."
-        raise CorruptData(msg)
-    return locations, probe(path)
+    except BaseException:
+        # Closing writes the trailer, which fails the same way after a full disk; the first
+        # error is the one that says what happened, and close() releases the file either way.
+        with suppress(av.FFmpegError, OSError):
+            container.close()
+        raise
+    container.close()  # writes the trailer (the QuickTime index): it can hit a full disk too
 
 
 def probe(path: Path) -> VideoInfo:

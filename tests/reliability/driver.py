@@ -27,12 +27,13 @@ import sys
 import threading
 import time
 import traceback
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from langchain_memvid.engine import Engine, MemvidError, Record, StoreLocked
+from langchain_memvid.engine import Engine, MemvidError, Record, StoreLocked, rebuild_store
 from langchain_memvid.engine import catalog as catalog_mod
 from langchain_memvid.engine import segments as segments_mod
 
@@ -41,6 +42,7 @@ from .common import DIM, check_record, log_line, meta_for, text_for, vector_for
 # -- crash workload ---------------------------------------------------------------------------
 
 KILL_TARGETS = ("replace", "fsync", "commit", "unlink", "write_video", "add_segment", "put_records")
+REBUILD_KILL_TARGETS = ("replace", "fsync", "commit", "link", "backup")
 
 
 def install_kill_hook(target: str, n: int, when: str, log_fd: int) -> None:
@@ -70,6 +72,10 @@ def install_kill_hook(target: str, n: int, when: str, log_fd: int) -> None:
         os.fsync = wrap(os.fsync)
     elif target == "unlink":
         pathlib.Path.unlink = wrap(pathlib.Path.unlink)  # type: ignore[method-assign]
+    elif target == "link":
+        os.link = wrap(os.link)
+    elif target == "backup":
+        catalog_mod.Catalog.backup_to = wrap(catalog_mod.Catalog.backup_to)  # type: ignore[method-assign]
     elif target == "write_video":
         segments_mod.write_video = wrap(segments_mod.write_video)
     elif target == "commit":
@@ -138,6 +144,19 @@ def crash_add(store: str, rid: str, version: int, target: str, n: int, when: str
     install_kill_hook(target, n, when, fd)
     engine.add([Record(rid, text_for(rid, version), meta_for(rid, version))], vector_for(rid, version)[None])
     sys.exit("the kill hook never fired")
+
+
+def text_vectors(texts: Any) -> np.ndarray:
+    """A deterministic embedding of texts, for a rebuild that must re-embed lost vectors."""
+    rows = [np.random.default_rng(zlib.crc32(t.encode())).standard_normal(DIM) for t in texts]
+    return np.asarray(rows, dtype=np.float32).reshape(len(rows), DIM)
+
+
+def crash_rebuild(store: str, target: str, n: int, when: str) -> None:
+    """Run ``rebuild_store`` and SIGKILL this process at a step of it (exits 0 if it never fired)."""
+    fd = os.open(Path(store).parent / "crash-rebuild.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    install_kill_hook(target, n, when, fd)
+    rebuild_store(store, embed=text_vectors)
 
 
 def zygote() -> None:
@@ -397,6 +416,8 @@ def main(argv: list[str]) -> None:
         readonly(args[0])
     elif mode == "read-all":
         read_all(args[0])
+    elif mode == "crash-rebuild":
+        crash_rebuild(args[0], args[1], int(args[2]), args[3])
     elif mode == "crash-add":
         crash_add(args[0], args[1], int(args[2]), args[3], int(args[4]), args[5])
     else:

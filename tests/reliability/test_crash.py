@@ -34,7 +34,7 @@ from langchain_memvid.engine import Engine, Record, rebuild_store
 
 from . import stats
 from .common import DIM, check_record, meta_for, read_log, text_for, vector_for
-from .driver import KILL_TARGETS
+from .driver import KILL_TARGETS, REBUILD_KILL_TARGETS, text_vectors
 
 KILLS = int(os.environ.get("MEMVID_CRASH_KILLS", "60"))
 
@@ -235,3 +235,58 @@ def test_reopened_store_keeps_working_after_kills(tmp_path: Path, driver: Any, s
         stats.add("kills_survived")
     zygote.stdin.close()
     zygote.wait(timeout=30)
+
+
+def _rebuild_scenario(store: Path, scenario: str) -> dict[str, int]:
+    """A store for rebuild to work on; returns the records (id -> version) it must keep."""
+    engine = Engine(store, dim=DIM, segment_records=3)
+    model = {f"r{i:02d}": 1 for i in range(8)}
+    for rid, v in model.items():
+        engine.add([Record(rid, text_for(rid, v), meta_for(rid, v))], vector_for(rid, v)[None])
+    engine.delete(["r03"])
+    model.pop("r03")
+    first = engine.catalog.segments()[0]
+    engine.close()
+    if scenario == "empty catalog":  # the catalog cannot take a transaction: files are swapped
+        (store / "catalog.sqlite").write_bytes(b"")
+    elif scenario == "lost vectors":  # re-embedding writes vector files
+        (store / "segments" / first.index_file).unlink()
+    elif scenario == "unknown file":  # quarantining moves files
+        video = store / "segments" / first.video_file
+        (store / "segments" / "00000090-0badf00d.mov").write_bytes(video.read_bytes())
+    return model
+
+
+@pytest.mark.parametrize("scenario", ["sound catalog", "empty catalog", "lost vectors", "unknown file"])
+def test_rebuild_killed_at_any_step_loses_nothing(tmp_path: Path, driver: Any, scenario: str) -> None:
+    """SIGKILL rebuild at each step it takes; the store then opens or says `rebuild`, and a rerun
+    recovers every record byte for byte. No video is ever deleted (some move to quarantine/)."""
+    failures = []
+    for target in REBUILD_KILL_TARGETS:
+        for n in (1, 2):
+            for when in ("before", "after"):
+                store = tmp_path / f"{scenario}-{target}-{n}-{when}".replace(" ", "_") / "store"
+                model = _rebuild_scenario(store, scenario)
+                videos = {p.name for p in (store / "segments").glob("*.mov")}
+                child = driver("crash-rebuild", str(store), target, str(n), when)
+                code = child.wait(timeout=120)
+                if code != -signal.SIGKILL:
+                    continue  # this step does not happen n times in this scenario
+                stats.add("rebuild kills run")
+                kept = {p.name for p in store.glob("*/*.mov") if p.parent.name in ("segments", "quarantine")}
+                if not videos <= kept:
+                    failures.append(f"{target} {n} {when}: videos gone: {sorted(videos - kept)}")
+                    continue
+                try:
+                    rebuild_store(store, embed=text_vectors)
+                    with Engine(store, create=False) as engine:
+                        actual = {r.id: check_record(r) for r in engine.iter_records()}
+                        ok = engine.verify(cross_check=False).ok
+                except Exception as e:  # a failure to report, with its step
+                    failures.append(f"{target} {n} {when}: {type(e).__name__}: {e}")
+                    continue
+                if actual != model or not ok:
+                    failures.append(f"{target} {n} {when}: records {actual} != {model} or verify failed")
+                    continue
+                stats.add("rebuild kills survived")
+    assert not failures, "\n".join(failures)

@@ -462,3 +462,88 @@ def test_a_recorded_model_path_is_never_loaded(
         MemvidVectorStore(store)
     stats.add("hostile_crafted")
     stats.add("hostile_refused")
+
+
+# -- the catalog is not ours, and rebuild meets hostile files --------------------------------------
+
+
+def _segment_digests(store: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (store / "segments").glob("*.mov")}
+
+
+@pytest.mark.parametrize("catalog", ["empty", "foreign", "newer"])
+def test_a_catalog_that_is_not_ours_never_costs_a_video(store: Path, catalog: str) -> None:
+    """Open, verify and a writer all refuse it; every video survives; rebuild recovers them."""
+    videos = _segment_digests(store)
+    path = store / "catalog.sqlite"
+    if catalog == "newer":
+        craft(store, "UPDATE meta SET value = '3' WHERE key = 'format_version'", files=False)
+    else:
+        path.unlink()
+        if catalog == "foreign":
+            db = sqlite3.connect(path)
+            db.execute("CREATE TABLE meta (key TEXT, value TEXT)")  # a look-alike without our keys
+            db.commit()
+            db.close()
+        else:
+            path.write_bytes(b"")
+    for create in (True, False):
+        with pytest.raises(UnsupportedFormat if catalog == "newer" else MemvidError, match=r"(?i)rebuild|upgrade"):
+            Engine(store, create=create, dim=DIM).close()
+    assert _segment_digests(store) == videos
+    if catalog != "newer":
+        rebuild_store(store)
+        with Engine(store, create=False) as engine:
+            assert len(engine) == 7
+    stats.add("hostile_crafted")
+    stats.add("hostile_refused")
+    stats.add("catalog not ours: videos kept / stores", 1)
+
+
+def _hostile_for_rebuild(store: Path, tmp_path: Path, what: str) -> None:
+    first = sorted((store / "segments").glob("*.faiss"))[0]
+    if what in ("segments", "tmp", "quarantine"):
+        outside = tmp_path / f"outside-{what}"
+        if (store / what).exists():
+            (store / what).rename(outside)
+        else:
+            outside.mkdir()
+        (store / what).symlink_to(outside, target_is_directory=True)
+    elif what == "faiss to /dev/zero":
+        first.unlink()
+        first.symlink_to("/dev/zero")
+    elif what == "faiss fifo":
+        first.unlink()
+        os.mkfifo(first)
+    elif what == "unnamed mov fifo":
+        os.mkfifo(store / "segments" / "00000050-0badc0de.mov")
+    elif what == "mov device":
+        (store / "segments" / "00000051-0badc0de.mov").symlink_to("/dev/urandom")
+
+
+REBUILD_HOSTILE = ["segments", "tmp", "quarantine", "faiss to /dev/zero", "faiss fifo", "unnamed mov fifo", "mov device"]
+
+
+@pytest.mark.parametrize("what", REBUILD_HOSTILE)
+def test_rebuild_refuses_hostile_files_and_writes_nothing(store: Path, tmp_path: Path, what: str) -> None:
+    """Rebuild applies open's file rules: refused at once (no hang, no memory), nothing written."""
+    _hostile_for_rebuild(store, tmp_path, what)
+    outside = sorted(str(p) for p in tmp_path.rglob("*") if "outside" in str(p))
+    catalog = (store / "catalog.sqlite").read_bytes()
+
+    def hung(*args: object) -> None:
+        raise TimeoutError("rebuild blocked on a hostile file")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        with pytest.raises(UnsafePath, match=r"symbolic link|not a regular file"):
+            rebuild_store(store)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert sorted(str(p) for p in tmp_path.rglob("*") if "outside" in str(p)) == outside
+    assert (store / "catalog.sqlite").read_bytes() == catalog
+    stats.add("hostile_crafted")
+    stats.add("hostile_refused")
+    stats.add("rebuild: hostile files refused", 1)

@@ -97,9 +97,10 @@ def test_neighbors_are_added_in_reading_order(store: MemvidVectorStore) -> None:
     # Hits a2 and a3 (adjacent): their windows overlap and are merged without duplicates.
     docs = retriever.invoke("1 0.25 | q")
     assert [d.id for d in docs] == ["a1", "a2", "a3", "a4"]
-    # Hits from two sources: groups follow the best hit's rank, each in chunk order.
-    docs = retriever.invoke("0 1 | q", k=2, filter={"chunk_index": {"$in": [1, 5]}})
-    assert [d.id for d in docs] == ["b0", "b1", "b2", "a4", "a5"]
+    # Hits from two sources: groups follow the best hit's rank, each in chunk order. Neighbours
+    # must match the filter too (issue #12): b0 and b2 do not, a4 does.
+    docs = retriever.invoke("0 1 | q", k=2, filter={"chunk_index": {"$in": [1, 4, 5]}})
+    assert [d.id for d in docs] == ["b1", "a4", "a5"]
     with pytest.raises(ValidationError):
         MemvidRetriever(vectorstore=store, include_neighbors=-1)
 

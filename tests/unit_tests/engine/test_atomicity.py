@@ -7,6 +7,7 @@ files nobody references are garbage, deleted when a writer opens the store.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -170,7 +171,11 @@ def test_failed_compact_leaves_the_old_segments_in_charge(
 def test_crash_leftovers_are_removed_on_open(
     seeded: Engine, store_path: Path, open_engine: Callable[..., Engine]
 ):
-    """A writer killed between "build in tmp/" and "commit" leaves files that nobody references."""
+    """A writer killed between "publish" and "commit" leaves files its committed pending row names.
+
+    Those go on the next open; a file the catalog does not name at all is the only copy of
+    something this catalog never knew, and stays (format.md section 6).
+    """
     committed = file_digests(store_path / "segments", "*")
     seeded.close()
     tmp = store_path / "tmp"
@@ -178,15 +183,28 @@ def test_crash_leftovers_are_removed_on_open(
     (tmp / "rebuild-123.sqlite").write_bytes(b"junk")
     (tmp / "nested").mkdir()
     (tmp / "nested" / "more-junk").write_bytes(b"junk")
-    orphan = store_path / "segments" / "00000042-deadbeef"
-    orphan.with_suffix(".mov").write_bytes(next((store_path / "segments").glob("*.mov")).read_bytes())
-    orphan.with_suffix(".faiss").write_bytes(b"not referenced")
+    video = next((store_path / "segments").glob("*.mov")).read_bytes()
+    crashed = store_path / "segments" / "00000042-deadbeef"
+    crashed.with_suffix(".mov").write_bytes(video)
+    crashed.with_suffix(".faiss").write_bytes(b"not referenced")
+    unknown = store_path / "segments" / "00000043-cafef00d"
+    unknown.with_suffix(".mov").write_bytes(video)
+    catalog = Catalog(store_path / Catalog.FILE)
+    with catalog.transaction():
+        catalog.mark_garbage([crashed.name], "pending")
+    catalog.close()
 
     reopened = open_engine()
     assert list(tmp.iterdir()) == []
-    assert file_digests(store_path / "segments", "*") == committed
+    assert file_digests(store_path / "segments", "*") == {
+        **committed,
+        unknown.name + ".mov": hashlib.sha256(video).hexdigest(),
+    }
+    assert reopened.catalog.garbage() == {}
     assert reopened.get([r.id for r in BASELINE]) == BASELINE
     assert len(reopened) == len(BASELINE)
+    assert reopened.unknown_files() == [f"segments/{unknown.name}.mov"]
+    assert reopened.quarantine() == [f"segments/{unknown.name}.mov -> quarantine/{unknown.name}.mov"]
     assert_store_still_works(reopened, open_engine)
 
 
