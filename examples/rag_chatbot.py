@@ -22,7 +22,8 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnablePassthrough
 
-from langchain_memvid import MemvidVectorStore, SentenceTransformerEmbeddings, load_path, split_documents
+from langchain_memvid import MemvidVectorStore, SentenceTransformerEmbeddings
+from langchain_memvid.ingest import ingest
 from langchain_memvid.rag import CHAT_MODEL_ENV, format_docs, load_chat_model
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -50,10 +51,9 @@ PROMPT = ChatPromptTemplate.from_messages(
 def build_store(path: str | Path = STORE, embedding: Embeddings | None = None) -> MemvidVectorStore:
     """Open the library store, ingesting the PDF and EPUB books of examples/data the first time."""
     store = MemvidVectorStore(path, embedding or SentenceTransformerEmbeddings())
-    if len(store) == 0:
+    if len(store) == 0:  # ingest() would skip every stored chunk anyway; this skips the parsing too
         books = sorted([*DATA.glob("*.pdf"), *DATA.glob("*.epub")])
-        docs = [doc for book in books for doc in load_path(book)]
-        store.add_documents(split_documents(docs, chunk_size=800, chunk_overlap=100))
+        ingest(store, books, chunk_size=800, chunk_overlap=100)
     return store
 
 

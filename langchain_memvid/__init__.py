@@ -1,8 +1,8 @@
 """LangChain integration for memvid stores: documents kept as QR codes in video, found with FAISS.
 
 The public surface is the vector store, its retriever, the offline embedding model, and the
-loaders and splitter that turn files into chunks. The storage engine is in
-`langchain_memvid.engine`.
+loaders and splitter that turn files into chunks; `langchain_memvid.ingest` does all of it for a
+list of files. The storage engine is in `langchain_memvid.engine`.
 """
 
 from __future__ import annotations

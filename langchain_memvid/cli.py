@@ -11,22 +11,18 @@ exit 2, as click does.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
 import sys
 import textwrap
-import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
-from langchain_memvid.document_loaders import DirectoryLoader, LoaderError, LoaderWarning, loader_for_path
+from langchain_memvid.document_loaders import LoaderError
 from langchain_memvid.embeddings import EmbeddingModelLoadError
 from langchain_memvid.engine import (
     PROFILES,
@@ -37,11 +33,13 @@ from langchain_memvid.engine import (
     compile_filter,
     rebuild_store,
 )
+from langchain_memvid.ingest import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
+from langchain_memvid.ingest import ingest as ingest_sources
 from langchain_memvid.rag import CHAT_MODEL_ENV, ChatModelError, describe_source
+from langchain_memvid.splitting import check_sizes
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
-    from rich.progress import Progress
 
     from langchain_memvid.embeddings import SentenceTransformerEmbeddings
     from langchain_memvid.vectorstores import MemvidVectorStore
@@ -81,7 +79,9 @@ class MemvidGroup(click.Group):
 @click.group(
     cls=MemvidGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
 )
-@click.version_option(package_name="langchain-memvid", prog_name="lcmemvid")
+@click.version_option(
+    package_name="langchain-qrvideo", prog_name="lcmemvid", message="%(prog)s (%(package)s) %(version)s"
+)
 def cli() -> None:
     """Store documents as QR codes in video frames and search them with FAISS.
 
@@ -150,14 +150,14 @@ def k_option(func: F) -> F:
 )
 @click.option(
     "--chunk-size",
-    default=1000,
+    default=DEFAULT_CHUNK_SIZE,
     show_default=True,
     type=click.IntRange(min=1),
     help="Largest chunk, in characters.",
 )
 @click.option(
     "--chunk-overlap",
-    default=150,
+    default=DEFAULT_CHUNK_OVERLAP,
     show_default=True,
     type=click.IntRange(min=0),
     help="Characters a chunk repeats from the previous one.",
@@ -171,7 +171,7 @@ def k_option(func: F) -> F:
 )
 @click.option(
     "--batch-size",
-    default=256,
+    default=DEFAULT_BATCH_SIZE,
     show_default=True,
     type=click.IntRange(min=1),
     help="Chunks embedded and written per commit.",
@@ -202,99 +202,50 @@ def ingest(
     Example:
         lcmemvid ingest ./store examples/data notes.md --chunk-size 800
     """
-    from langchain_memvid.splitting import default_splitter, split_documents
-
     try:
-        default_splitter(chunk_size, chunk_overlap)
+        check_sizes(chunk_size, chunk_overlap)
     except ValueError as e:
         raise click.UsageError(str(e)) from e
-    started = time.perf_counter()
-    with _progress(silent) as progress:
-        docs, files, skipped, notes = _load(paths, glob, progress)
-    for note in notes:
-        click.echo(f"Warning: {note}", err=True)
-    chunks = split_documents(docs, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
-    if not chunks:
-        reasons = "; ".join(f"{p}: {r}" for p, r in skipped) or "the files hold no text"
-        msg = f"Nothing to ingest ({reasons})."
-        raise click.ClickException(msg)
-    vstore = _open_or_create(store, model, profile)
-    with vstore:
-        ids = [_chunk_id(c) for c in chunks]
-        unique = dict(zip(ids, chunks, strict=True))
-        present = vstore.locate(list(unique))
-        todo = [(i, c) for i, c in unique.items() if i not in present]
-        with _progress(silent) as progress:
-            task = progress.add_task("Embedding and writing", total=len(todo))
-            for start in range(0, len(todo), batch_size):
-                batch = todo[start : start + batch_size]
-                vstore.add_documents([c for _, c in batch], ids=[i for i, _ in batch])
-                progress.advance(task, len(batch))
-        stats = vstore.stats()
+    # NothingToIngest is a LoaderError: the group prints it as `Error: Nothing to ingest (...)`.
+    report = ingest_sources(
+        lambda: _open_or_create(store, model, profile),  # opened only when there is text to add
+        paths,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        batch_size=batch_size,
+        glob=glob,
+        progress=not silent,
+        on_warning=lambda note: click.echo(f"Warning: {note}", err=True),
+    )
     summary = {
         "store": str(store),
-        "files_loaded": files,
-        "documents": len(docs),
-        "chunks": len(chunks),
-        "added": len(todo),
-        "unchanged": len(unique) - len(todo),
-        "skipped": [{"path": p, "reason": r} for p, r in skipped],
-        "records": stats["records"],
-        "video_bytes": stats["video_bytes"],
-        "model": stats["model"],
-        "seconds": round(time.perf_counter() - started, 2),
+        "files_loaded": report.files_loaded,
+        "documents": report.documents,
+        "chunks": report.chunks,
+        "added": report.added,
+        "unchanged": report.unchanged,
+        "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
+        "records": report.records,
+        "video_bytes": report.video_bytes,
+        "model": report.model,
+        "seconds": round(report.seconds, 2),
     }
     if as_json:
         _echo_json(summary)
         return
     click.echo(
-        f"Ingested {_count(files, 'file')} ({_count(len(docs), 'document')}, "
-        f"{_count(len(chunks), 'chunk')}) into {store} in "
-        f"{summary['seconds']:.1f} s: {len(todo)} added, {summary['unchanged']} unchanged."
+        f"Ingested {_count(report.files_loaded, 'file')} ({_count(report.documents, 'document')}, "
+        f"{_count(report.chunks, 'chunk')}) into {store} in "
+        f"{summary['seconds']:.1f} s: {report.added} added, {report.unchanged} unchanged."
     )
     click.echo(
-        f"The store now holds {stats['records']} records; video {_size(stats['video_bytes'])} "
-        f"for {_size(stats['text_bytes'])} of text. Model: {stats['model']}."
+        f"The store now holds {report.records} records; video {_size(report.video_bytes)} "
+        f"for {_size(report.text_bytes)} of text. Model: {report.model}."
     )
-    if skipped:
-        click.echo(f"Skipped {_count(len(skipped), 'file')}:")
-        for path, reason in skipped:
+    if report.skipped:
+        click.echo(f"Skipped {_count(len(report.skipped), 'file')}:")
+        for path, reason in report.skipped:
             click.echo(f"  {path}: {reason}")
-
-
-def _load(
-    paths: Sequence[Path], glob: str, progress: Progress
-) -> tuple[list[Document], int, list[tuple[str, str]], list[str]]:
-    """Load every path; returns documents, files loaded, skipped (path, reason) and warnings."""
-    docs: list[Document] = []
-    skipped: list[tuple[str, str]] = []
-    sources: set[str] = set()
-    notes: list[str] = []
-    task = progress.add_task("Loading", total=None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", LoaderWarning)
-        for path in paths:
-            try:
-                loader = loader_for_path(path, glob=glob, on_error="skip")
-                loaded = 0
-                for doc in loader.lazy_load():
-                    docs.append(doc)
-                    sources.add(str(doc.metadata.get("source")))
-                    loaded += 1
-                    progress.update(
-                        task, advance=1, description=f"Loading {Path(str(doc.metadata.get('source'))).name}"
-                    )
-            except (LoaderError, OSError) as e:
-                skipped.append((str(path), str(e)))
-                continue
-            if isinstance(loader, DirectoryLoader):
-                skipped += loader.skipped
-            elif not loaded:
-                skipped.append((str(path), "no extractable text"))
-        progress.update(task, description="Loading", total=len(docs))
-    # DirectoryLoader sums up its skipped files in a warning; they are listed in the summary instead.
-    notes = [str(w.message) for w in caught if not str(w.message).startswith("DirectoryLoader skipped")]
-    return docs, len(sources), skipped, notes
 
 
 def _open_or_create(path: Path, model: str | None, profile: str | None) -> MemvidVectorStore:
@@ -320,12 +271,6 @@ def _warn_profile(vstore: MemvidVectorStore, profile: str | None) -> None:
         click.echo(
             f"Warning: {vstore.path} keeps its profile {stored!r}; --profile applies to new stores.", err=True
         )
-
-
-def _chunk_id(chunk: Document) -> str:
-    """A stable id from a chunk's text and metadata (source, page, position): re-ingesting is a no-op."""
-    key = json.dumps([chunk.page_content, chunk.metadata], sort_keys=True, default=str)
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 # -- search and ask ------------------------------------------------------------------------------
@@ -593,7 +538,7 @@ def verify(store: Path, no_cross_check: bool, as_json: bool) -> None:
         click.echo(f"  {p.file}{where}: {p.message}")
     actions = {p.action for p in report.problems}
     if "upgrade" in actions:
-        msg = f"{len(problems)} problems found in {store}; some data was written by a newer version of langchain-memvid: upgrade it before anything else (rebuild would not understand that data either)."
+        msg = f"{len(problems)} problems found in {store}; some data was written by a newer version of langchain-qrvideo: upgrade it before anything else (rebuild would not understand that data either)."
     elif actions == {"quarantine"}:
         msg = f"{len(problems)} files in {store} are not in its catalog; they are kept untouched. `lcmemvid quarantine {store}` moves them to quarantine/."
     else:
@@ -794,23 +739,6 @@ def export(store: Path, output: TextIO) -> None:
 def _open_engine(path: Path) -> Engine:
     """Open an existing store without loading an embedding model (maintenance commands need none)."""
     return Engine(path, create=False)
-
-
-@contextmanager
-def _progress(silent: bool) -> Iterator[Progress]:
-    """A rich progress display on stderr (hidden with --silent)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description:<24}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=silent,
-    ) as progress:
-        yield progress
 
 
 def _echo_json(data: Any) -> None:

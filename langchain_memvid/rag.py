@@ -128,7 +128,7 @@ def load_chat_model(spec: str | None = None, **kwargs: Any) -> BaseChatModel | N
     try:
         from langchain.chat_models import init_chat_model
     except ImportError as e:
-        msg = "A chat model needs the `langchain` package: pip install 'langchain-memvid[chat]'."
+        msg = "A chat model needs the `langchain` package: pip install 'langchain-qrvideo[chat]'."
         raise ChatModelError(msg) from e
     try:
         return init_chat_model(chosen, **kwargs)

@@ -11,7 +11,8 @@ from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, model_validator
 
 from langchain_memvid.engine import Filter
-from langchain_memvid.vectorstores import MemvidVectorStore, _chunk_group
+from langchain_memvid.splitting import chunk_group, reading_position
+from langchain_memvid.vectorstores import MemvidVectorStore
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import (
@@ -131,16 +132,10 @@ class MemvidRetriever(BaseRetriever):
                 group.setdefault(doc.id or str(id(doc)), doc)
         out: list[Document] = []
         for group in groups.values():
-            out.extend(sorted(group.values(), key=_reading_position))
+            out.extend(sorted(group.values(), key=reading_position))
         return out
 
 
 def _group_key(doc: Document) -> Any:
     # A hit outside the chunk convention is its own group, so it keeps its rank.
-    return _chunk_group(doc) or ("id", doc.id or str(id(doc)))
-
-
-def _reading_position(doc: Document) -> tuple[int, str]:
-    index = doc.metadata.get("chunk_index")
-    position = index if isinstance(index, int) and not isinstance(index, bool) else -1
-    return position, doc.id or ""
+    return chunk_group(doc) or ("id", doc.id or str(id(doc)))

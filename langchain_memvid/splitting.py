@@ -11,18 +11,178 @@ The splitter only returns strings, and finding them again in repetitive text is
 ambiguous, so :func:`split_documents` follows the splitter's pieces to exact
 offsets (checked against the splitter's own output), and drops the occasional
 chunk the splitter emits that lies wholly inside a neighbouring chunk.
+
+This module is also the one place that defines the chunk conventions every
+other part relies on (ingest, neighbour lookup, a future distributed ingest):
+
+- the metadata keys of a chunk's reading position: ``source`` (the file, set by
+  the loaders), ``page`` (PDF, 0-based) or ``chapter`` (EPUB), ``chunk_index``
+  and ``start_index`` (set here);
+- :func:`chunk_id`, the stable id of a chunk, which existing stores hold;
+- :func:`chunk_group`, the loaded Document a chunk belongs to, within which
+  ``chunk_index`` counts; :func:`neighbor_filter` and :func:`reading_position`
+  follow from it.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-__all__ = ["DEFAULT_SEPARATORS", "default_splitter", "split_documents"]
+__all__ = [
+    "CHAPTER_KEY",
+    "CHUNK_ID_LENGTH",
+    "CHUNK_INDEX_KEY",
+    "DEFAULT_SEPARATORS",
+    "PAGE_KEY",
+    "SOURCE_KEY",
+    "START_INDEX_KEY",
+    "check_sizes",
+    "chunk_group",
+    "chunk_id",
+    "default_splitter",
+    "neighbor_filter",
+    "reading_position",
+    "split_documents",
+]
+
+# -- chunk conventions ---------------------------------------------------------------------------
+
+SOURCE_KEY = "source"
+"""Metadata key of the file a Document was loaded from (the path as given to the loader)."""
+PAGE_KEY = "page"
+"""Metadata key of a PDF Document's 0-based page; ``chunk_index`` restarts on each page."""
+CHAPTER_KEY = "chapter"
+"""Metadata key of an EPUB Document's chapter title (with ``chapter_index``, its 0-based number)."""
+CHUNK_INDEX_KEY = "chunk_index"
+"""Metadata key of a chunk's 0-based position among the chunks of its Document."""
+START_INDEX_KEY = "start_index"
+"""Metadata key of a chunk's character offset in its Document's text."""
+CHUNK_ID_LENGTH = 32
+"""Hex digits of SHA-256 kept in a chunk id (128 bits: collisions are not a concern)."""
+
+
+def chunk_id(chunk: Document) -> str:
+    """The stable id of a chunk: a hash of its text and all of its metadata.
+
+    The id is the first :data:`CHUNK_ID_LENGTH` hex digits of the SHA-256 of the
+    UTF-8 bytes of ``json.dumps([text, metadata], sort_keys=True, default=str)``
+    (ASCII-only, as ``json.dumps`` writes by default; a value JSON cannot hold
+    counts as its ``str``). The metadata holds the chunk's reading position (``source``,
+    ``page`` or ``chapter``, ``chunk_index``, ``start_index``) and whatever the
+    loader added, and ``Document.id`` plays no part. So the same file, loaded
+    by the same path and split with the same sizes, gives the same ids in every
+    run and process, which is what lets an ingest skip what a store already
+    holds; a chunk whose text or position changes gets a new id.
+
+    Existing stores hold ids made this way: changing the recipe would make the
+    next ingest of the same files add everything again.
+
+    >>> from langchain_core.documents import Document
+    >>> chunk_id(Document("QR codes", metadata={"source": "a.txt", "chunk_index": 0, "start_index": 0}))
+    'ebb34ff9ab2b907b85b0f5c1d4d4272f'
+
+    Args:
+        chunk: A chunk, usually from :func:`split_documents`.
+
+    Returns:
+        32 lower-case hex digits.
+    """
+    key = json.dumps([chunk.page_content, chunk.metadata], sort_keys=True, default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:CHUNK_ID_LENGTH]
+
+
+def chunk_group(document: Document) -> tuple[str, str] | None:
+    """The loaded Document a chunk came from, as a hashable key; None outside the convention.
+
+    Chunks of one loaded Document share ``source`` (and ``page`` for a PDF page) and are
+    numbered by an integer ``chunk_index``, so two chunks are neighbours only within one
+    group. ``source`` and ``page`` must be plain scalars (``page`` may also be None): they
+    become equality conditions of a filter, and a stored dict such as ``{"$ne": "x"}`` must
+    never act as an operator.
+
+    ``chapter`` is not part of the group: the chunks of an EPUB's chapters, each numbered from
+    0, fall into one group per book. This is the grouping neighbour lookup has always used
+    (``MemvidVectorStore.get_neighbors``), kept as it is so that its results do not change.
+
+    >>> from langchain_core.documents import Document
+    >>> chunk_group(Document("x", metadata={"source": "a.pdf", "page": 2, "chunk_index": 0}))
+    ("'a.pdf'", '2')
+    >>> chunk_group(Document("x", metadata={"source": "a.txt"})) is None
+    True
+
+    Args:
+        document: A chunk.
+
+    Returns:
+        ``(repr(source), repr(page))`` (``repr(Ellipsis)`` when there is no page), or None
+        when ``source`` or ``chunk_index`` is missing or ``source``/``page`` is not a scalar.
+    """
+    meta = document.metadata
+    if not _is_scalar(meta.get(SOURCE_KEY)) or not _is_int(meta.get(CHUNK_INDEX_KEY)):
+        return None
+    page = meta.get(PAGE_KEY)
+    if page is not None and not _is_scalar(page):
+        return None
+    return repr(meta[SOURCE_KEY]), repr(meta.get(PAGE_KEY, ...))
+
+
+def neighbor_filter(document: Document, window: int) -> dict[str, Any] | None:
+    """The metadata filter that selects the chunks within ``window`` of ``document`` in its group.
+
+    An exact query (same ``source``, same ``page`` or no page, ``chunk_index`` within the
+    window), never a vector search; None when the document is outside the convention
+    (see :func:`chunk_group`).
+
+    >>> from langchain_core.documents import Document
+    >>> neighbor_filter(Document("x", metadata={"source": "a.txt", "chunk_index": 4}), 1)
+    {'source': {'$eq': 'a.txt'}, 'page': {'$exists': False}, 'chunk_index': {'$gte': 3, '$lte': 5}}
+
+    Args:
+        document: A chunk.
+        window: How many chunks to take on each side (0 or more).
+
+    Returns:
+        A filter in the engine's language, or None.
+    """
+    if chunk_group(document) is None:
+        return None
+    meta = document.metadata
+    index = int(meta[CHUNK_INDEX_KEY])
+    return {
+        SOURCE_KEY: {"$eq": meta[SOURCE_KEY]},
+        PAGE_KEY: {"$eq": meta[PAGE_KEY]} if PAGE_KEY in meta else {"$exists": False},
+        CHUNK_INDEX_KEY: {"$gte": index - window, "$lte": index + window},
+    }
+
+
+def reading_position(document: Document) -> tuple[int, str]:
+    """A sort key that puts the chunks of one group in reading order (-1 without a ``chunk_index``).
+
+    The id breaks ties, so the order is the same in every run.
+    """
+    index = document.metadata.get(CHUNK_INDEX_KEY)
+    position = index if isinstance(index, int) and not isinstance(index, bool) else -1
+    return position, document.id or ""
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# -- splitting -----------------------------------------------------------------------------------
+
 
 DEFAULT_SEPARATORS: tuple[str, ...] = (
     r"\n[^\S\n]*\n\s*",  # paragraph break: a blank line (which may hold spaces)
@@ -37,8 +197,15 @@ DEFAULT_SEPARATORS: tuple[str, ...] = (
 """Regular expressions tried in order; each piece keeps its separator at its start."""
 
 
-def _check_sizes(chunk_size: int, chunk_overlap: int) -> None:
-    """Reject sizes the splitter would mishandle, with a message saying what to change."""
+def check_sizes(chunk_size: int, chunk_overlap: int) -> None:
+    """Reject sizes the splitter would mishandle, with a message saying what to change.
+
+    Callers that do slow work before splitting (loading files) call it first, to fail early.
+
+    Raises:
+        ValueError: ``chunk_size`` is not positive, ``chunk_overlap`` is negative, or
+            ``chunk_overlap >= chunk_size``.
+    """
     if chunk_size <= 0:
         raise ValueError(f"chunk_size must be a positive number of characters, got {chunk_size}")
     if chunk_overlap < 0:
@@ -67,7 +234,7 @@ def default_splitter(chunk_size: int = 1000, chunk_overlap: int = 150) -> Recurs
         ValueError: ``chunk_size`` is not positive, ``chunk_overlap`` is negative,
             or ``chunk_overlap >= chunk_size``.
     """
-    _check_sizes(chunk_size, chunk_overlap)
+    check_sizes(chunk_size, chunk_overlap)
     return RecursiveCharacterTextSplitter(
         separators=list(DEFAULT_SEPARATORS),
         is_separator_regex=True,
@@ -225,6 +392,17 @@ def split_documents(
 
     Raises:
         ValueError: The sizes are invalid (see :func:`default_splitter`).
+
+    Examples:
+        >>> doc = Document("One sentence here. Another one follows it.", metadata={"page": 3})
+        >>> for chunk in split_documents([doc], chunk_size=24, chunk_overlap=0):
+        ...     print(repr(chunk.page_content), chunk.metadata)
+        'One sentence here.' {'page': 3, 'chunk_index': 0, 'start_index': 0}
+        'Another one follows it.' {'page': 3, 'chunk_index': 1, 'start_index': 19}
+        >>> split_documents([doc], chunk_size=10, chunk_overlap=10)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: chunk_overlap (10) must be smaller than chunk_size (10); ...
     """
     splitter = default_splitter(chunk_size, chunk_overlap)
     chunks: list[Document] = []
@@ -239,7 +417,7 @@ def split_documents(
             spans = _search(text, expected, chunk_overlap)
         for index, (chunk, start) in enumerate(_drop_repeats(spans)):
             metadata = copy.deepcopy(doc.metadata)
-            metadata["chunk_index"] = index
-            metadata["start_index"] = start
+            metadata[CHUNK_INDEX_KEY] = index
+            metadata[START_INDEX_KEY] = start
             chunks.append(Document(page_content=chunk, metadata=metadata))
     return chunks

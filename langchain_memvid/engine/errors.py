@@ -2,6 +2,14 @@
 
 Callers can catch ``MemvidError`` for everything the engine raises on purpose, or the builtin
 (``ValueError``, ``KeyError``, ``OSError``) they would expect from any Python library.
+
+>>> try:
+...     raise SegmentNotFound("segments/00000001-ab12cd34.mov is missing")
+... except FileNotFoundError as e:
+...     print(type(e).__name__, isinstance(e, MemvidError), isinstance(e, OSError))
+SegmentNotFound True True
+>>> issubclass(ChecksumMismatch, CorruptData), issubclass(InvalidRecord, ValueError)
+(True, True)
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Reading store files defensively: no symbolic links, only regular files, bounded sizes.
+"""File helpers: defensive reads, hashing, fsync and moving files aside.
 
 A crafted store may put a symlink, a FIFO or a device where a segment file belongs, or list an
 absurd size for it. Everything the engine reads from ``segments/`` whole goes through here, so such
-a file is refused with a clear error instead of being followed, blocking, or filling memory.
+a file is refused with a clear error instead of being followed, blocking, or filling memory. The
+fsync helpers are what make a rename durable (POSIX needs the folder fsynced too).
 """
 
 from __future__ import annotations
@@ -140,10 +141,20 @@ def move_aside(src: Path, folder: Path) -> Path:
         dst = folder / f"{src.name}.{n}"
         n += 1
     os.replace(src, dst)
-    for path in (src.parent, folder):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    fsync_dir(src.parent)
+    fsync_dir(folder)
     return dst
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file's bytes to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in ``path`` durable (POSIX needs the directory fsynced too)."""
+    fsync_file(path)

@@ -100,7 +100,15 @@ def parse_frame(payload: bytes) -> tuple[FrameHeader, bytes]:
 
 
 def split_body(body: bytes, capacity: int) -> list[bytes]:
-    """Cut a pack into parts that each fit a frame body (an empty body is one empty part)."""
+    """Cut a pack into parts that each fit a frame body (an empty body is one empty part).
+
+    ``capacity`` is the whole frame payload, header included:
+
+    >>> [len(part) for part in split_body(bytes(100), HEADER_SIZE + 40)]
+    [40, 40, 20]
+    >>> split_body(b"", HEADER_SIZE + 40)
+    [b'']
+    """
     room = capacity - HEADER_SIZE
     return [body[i : i + room] for i in range(0, len(body), room)] or [b""]
 
@@ -113,6 +121,14 @@ def decompress(
     The zstd frame must declare its decompressed size (writers always set it); that size must be
     at most ``limit``, at most MAX_PACK_BYTES, and no more than the frame's length can honestly
     produce. Exactly that much is allocated, and output beyond it is an error.
+
+    >>> packed = zstandard.ZstdCompressor(write_content_size=True).compress(b"ab" * 1000)
+    >>> decompress(packed, None) == b"ab" * 1000
+    True
+    >>> decompress(packed, None, limit=1000)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    langchain_memvid.engine.errors.LimitExceeded: A pack of ... bytes claims 2000 bytes decompressed; the limit here is 1000.
 
     Raises:
         CorruptData: the bytes are not a valid zstd frame, or do not declare their size.

@@ -1,8 +1,6 @@
-"""Vectors: per-segment FAISS files on disk, one searchable index in memory (exact or approximate).
+"""The in-memory search index: ``VectorIndex``, every live vector of a store in one searchable FAISS index.
 
-Each segment writes its vectors as a FAISS ``IndexIDMap2`` over a flat index with FAISS's own
-writer (no pickle): the source of truth. In memory, ``VectorIndex`` holds every live vector, keyed
-by the catalog's ``vector_id``, in two parts:
+``VectorIndex`` holds every live vector, keyed by the catalog's ``vector_id``, in two parts:
 
 - ``main``, the store's chosen FAISS index (IVF-Flat, IVF-PQ, HNSW, LSH or a factory string) once
   it is trained, read from the store's index snapshot or built from the segment files;
@@ -12,541 +10,75 @@ by the catalog's ``vector_id``, in two parts:
 Deletes remove ids where the index type can (flat, IVF) and are otherwise excluded at search time
 with an ``IDSelector`` until the next rebuild (HNSW, LSH, memory-mapped indexes).
 
-Metrics: ``cosine`` (vectors normalised, inner product; score = cosine similarity, higher is
-closer), ``ip`` (raw inner product, higher is closer) and ``l2`` (score = Euclidean distance,
-lower is closer). Approximate indexes over ``cosine`` use L2 on the unit vectors (the same ranking,
-and FAISS's fastest code paths); scores are converted back.
+Scores follow the metric (see ``vectors``). Approximate indexes over ``cosine`` use L2 on the unit
+vectors (the same ranking, and FAISS's fastest code paths); scores are converted back.
+
+Elsewhere: preparing vectors (``vectors``), segments' vector files (``vector_files``), index
+specs and options (``index_spec``), FAISS helpers (``faiss_helpers``), snapshots (``indexing``).
 """
 
 from __future__ import annotations
 
 import math
-import mmap
-import os
-import re
-import struct
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
-from .errors import CorruptData, InvalidArgument, InvalidVector
-from .files import open_regular
+from .errors import InvalidArgument
+from .faiss_helpers import faiss_reason, find_hnsw, find_inner, gpu_status, with_ids
+from .index_spec import (
+    DEFAULT_EF_SEARCH,
+    DEFAULT_EXACT_MAX,
+    KINDS,
+    OPEN_KEYS,
+    SEARCH_KEYS,
+    IndexSpec,
+    auto_nlist,
+    auto_nprobe,
+    auto_pq_m,
+    check_search_params,
+)
+from .vector_files import VectorFiles, check_vector_file, deserialize_vectors, serialize_vectors
+from .vectors import METRICS, UNIT_TOLERANCE, check_metric, flat_index, prepare_query, prepare_vectors
 
-METRICS = ("cosine", "ip", "l2")
-KINDS = ("flat", "ivf", "ivfpq", "hnsw", "lsh")
-SEARCH_KEYS = ("nprobe", "efSearch", "refine", "exact_max")
-OPEN_KEYS = ("mmap", "gpu")
-_KIND_KEYS: dict[str, tuple[str, ...]] = {
-    "flat": (),
-    "ivf": ("nlist", "min_vectors", "train_size", "retrain_growth"),
-    "ivfpq": ("nlist", "m", "nbits", "min_vectors", "train_size", "retrain_growth"),
-    "hnsw": ("M", "efConstruction", "min_vectors"),
-    "lsh": ("nbits", "min_vectors"),
-    "factory": ("min_vectors", "train_size", "retrain_growth"),
-}
-_MIN_VECTORS = {"ivf": 25_000, "ivfpq": 25_000, "hnsw": 10_000, "lsh": 10_000, "factory": 10_000}
-DEFAULT_EF_SEARCH = 128
-DEFAULT_EXACT_MAX = 2048
+__all__ = [
+    "GPU_MAX_K",
+    "VectorIndex",
+    "VectorSource",
+    "empty_like",
+    "new_main",
+    # kept importable from here for code written against 0.1
+    "DEFAULT_EF_SEARCH",
+    "DEFAULT_EXACT_MAX",
+    "KINDS",
+    "METRICS",
+    "OPEN_KEYS",
+    "SEARCH_KEYS",
+    "UNIT_TOLERANCE",
+    "IndexSpec",
+    "VectorFiles",
+    "auto_nlist",
+    "auto_nprobe",
+    "auto_pq_m",
+    "check_metric",
+    "check_search_params",
+    "check_vector_file",
+    "deserialize_vectors",
+    "find_hnsw",
+    "find_inner",
+    "gpu_status",
+    "prepare_query",
+    "prepare_vectors",
+    "serialize_vectors",
+    "with_ids",
+]
+
 GPU_MAX_K = 2048  # FAISS GPU indexes return at most 2,048 results and probe at most 2,048 lists
 VectorSource = Callable[[np.ndarray], np.ndarray]
 _faiss: Any = faiss  # the parts of FAISS its type stubs lack
-
-
-def check_metric(metric: str) -> str:
-    """Validate a metric name.
-
-    Raises:
-        InvalidArgument: not one of METRICS.
-    """
-    if metric not in METRICS:
-        msg = f"Unknown metric {metric!r}; choose one of {list(METRICS)}."
-        raise InvalidArgument(msg)
-    return metric
-
-
-def prepare_vectors(vectors: object, dim: int, metric: str, *, what: str = "vector") -> np.ndarray:
-    """Turn input into a C-contiguous float32 matrix, checked and (for cosine) normalised.
-
-    Raises:
-        InvalidVector: wrong shape or dimension, NaN/inf, or a zero vector under cosine.
-    """
-    try:
-        arr = np.array(vectors, dtype=np.float32, ndmin=2, order="C")
-    except (TypeError, ValueError) as e:
-        msg = f"Each {what} must be a sequence of {dim} numbers: {e}"
-        raise InvalidVector(msg) from e
-    if arr.ndim != 2 or arr.shape[1] != dim:
-        got = arr.shape[-1] if arr.ndim == 2 else arr.shape
-        msg = f"The store holds {dim}-dimensional vectors; got a {what} of dimension {got}. Use the embedding model the store was built with."
-        raise InvalidVector(msg)
-    if len(arr) == 1:  # a query, in short: FAISS's C helpers, as each numpy call costs ~10 us here
-        row = faiss.swig_ptr(arr)
-        if 1e-30 < _faiss.fvec_norm_L2sqr(row, dim) < 1e30:  # finite, of ordinary size
-            if metric == "cosine":
-                _faiss.fvec_renorm_L2(dim, 1, row)
-            return arr
-    # One pass for both checks: summed in float64 (which float32 squares cannot overflow), a row's
-    # sum of squares is finite exactly when all its values are.
-    squares = np.add.reduce(np.square(arr, dtype=np.float64), axis=1)
-    if len(squares) == 1 and 0.0 < (one := float(squares[0])) < math.inf:
-        if metric == "cosine":
-            arr /= np.float64(math.sqrt(one))  # float64: a norm beyond float32 must not overflow
-        return arr
-    if not np.isfinite(squares).all():
-        msg = f"{what.capitalize()} {int(np.argmax(~np.isfinite(squares)))} holds NaN or infinity."
-        raise InvalidVector(msg)
-    if metric == "cosine":
-        if not squares.all():
-            msg = f"{what.capitalize()} {int(np.argmax(squares == 0))} is all zeros; cosine similarity is undefined for it."
-            raise InvalidVector(msg)
-        arr /= np.sqrt(squares)[:, None]
-    return arr
-
-
-_F32 = np.dtype(np.float32)
-UNIT_TOLERANCE = 1e-6  # |q|^2 within this of 1: normalising again would change only rounding
-
-
-def prepare_query(query: object, dim: int, metric: str) -> np.ndarray:
-    """``prepare_vectors`` for one query, without a copy where the query needs no change.
-
-    A float32 vector that is already ready (finite; of unit length under cosine, as sentence
-    embeddings usually are) comes back as a (1, dim) view of itself: read-only use only.
-
-    Raises:
-        InvalidVector: as ``prepare_vectors``.
-    """
-    if type(query) is np.ndarray and query.dtype is _F32 and query.shape == (dim,) and query.strides == (4,):
-        one = _faiss.fvec_norm_L2sqr(faiss.swig_ptr(query), dim)
-        if (abs(one - 1.0) <= UNIT_TOLERANCE) if metric == "cosine" else (1e-30 < one < 1e30):
-            return query.reshape(1, dim)
-    return prepare_vectors(query, dim, metric, what="query vector")
-
-
-def _flat(dim: int, metric: str) -> faiss.Index:
-    return faiss.IndexFlatL2(dim) if metric == "l2" else faiss.IndexFlatIP(dim)
-
-
-def serialize_vectors(ids: np.ndarray, vectors: np.ndarray, metric: str) -> bytes:
-    """A segment's vector file: FAISS's own serialisation of an IndexIDMap2 over a flat index."""
-    index = faiss.IndexIDMap2(_flat(vectors.shape[1], metric))
-    if len(ids):
-        index.add_with_ids(vectors, ids.astype(np.int64))
-    return faiss.serialize_index(index).tobytes()
-
-
-# FAISS's serialisation of an IndexIDMap2 over IndexFlatIP/L2 (little-endian): two index headers
-# (fourcc, d, ntotal, two reserved int64, is_trained, metric_type), then the codes (uint64 count of
-# floats, the floats) and the ids (uint64 count, the int64 ids).
-_FAISS_HEADER = struct.Struct("<4siqqq?i")
-_FAISS_COUNT = struct.Struct("<Q")
-
-
-def check_vector_file(data: bytes, dim: int) -> int:
-    """Check a vector file's layout before FAISS reads it; returns its number of vectors.
-
-    FAISS sizes its buffers from counts stored in the file, so a crafted file could make it
-    allocate gigabytes before noticing the file is short. Every count is checked against the
-    file's actual length first.
-
-    Raises:
-        CorruptData: not an IndexIDMap2 over a flat index of dimension ``dim`` with consistent sizes.
-    """
-    head = 2 * _FAISS_HEADER.size
-    if len(data) >= head + 2 * _FAISS_COUNT.size:
-        outer = _FAISS_HEADER.unpack_from(data, 0)
-        inner = _FAISS_HEADER.unpack_from(data, _FAISS_HEADER.size)
-        n = outer[2]
-        per_vector = 4 * dim + 8
-        if (
-            outer[0] == b"IxM2"
-            and inner[0] in (b"IxFI", b"IxF2")
-            and outer[1] == inner[1] == dim
-            and inner[2] == n >= 0
-            and inner[6] in (0, 1)
-            and len(data) == head + 2 * _FAISS_COUNT.size + n * per_vector
-            and _FAISS_COUNT.unpack_from(data, head)[0] == n * dim
-            and _FAISS_COUNT.unpack_from(data, head + _FAISS_COUNT.size + 4 * n * dim)[0] == n
-        ):
-            return int(n)
-    msg = f"Not a vector file of this store: expected FAISS IndexIDMap2 over a flat index of dimension {dim} with sizes matching its {len(data)} bytes."
-    raise CorruptData(msg)
-
-
-def deserialize_vectors(data: bytes, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, vectors) from a segment's vector file.
-
-    Raises:
-        CorruptData: not a FAISS IndexIDMap2 of the store's dimension.
-    """
-    check_vector_file(data, dim)
-    try:
-        # deserialize_index returns the concrete type; keep this reference alive while in use,
-        # because a downcast copy does not own the C++ object.
-        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
-    except RuntimeError as e:
-        msg = f"Not a readable FAISS vector file: {str(e).splitlines()[0] if str(e) else e}"
-        raise CorruptData(msg) from e
-    if not isinstance(index, faiss.IndexIDMap2) or index.d != dim:
-        msg = f"Vector file holds a {type(index).__name__} of dimension {index.d}, expected IndexIDMap2 of {dim}."
-        raise CorruptData(msg)
-    n = index.ntotal
-    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
-    vectors = index.index.reconstruct_n(0, n) if n else np.zeros((0, dim), np.float32)
-    return ids, np.ascontiguousarray(vectors, dtype=np.float32)
-
-
-class VectorFiles:
-    """Exact vectors by vector id, read on demand from the segments' vector files.
-
-    The engine says which files exist (``track``/``forget``); the first lookup after that maps
-    each new file read-only and reads its id list (its tail; layout checked as in
-    ``check_vector_file``) into a vector id -> (segment, row) table of 8 bytes a vector. Rows are
-    then copied out of the mapped files, so a store of any size serves ``reconstruct`` and exact
-    re-ranking without loading its vectors; mapped pages are page cache, not process memory.
-    """
-
-    _HEAD = 2 * _FAISS_HEADER.size + _FAISS_COUNT.size
-
-    def __init__(self, folder: Path, dim: int) -> None:
-        self.folder, self.dim = folder, dim
-        self._names: dict[int, str] = {}
-        self._pending: set[int] = set()
-        self._seq = np.full(0, -1, np.int32)  # by vector id
-        self._row = np.zeros(0, np.int32)
-        self._rows: dict[int, np.ndarray] = {}  # seq -> (n, dim) view of the mapped file
-
-    def track(self, seq: int, name: str) -> None:
-        """A segment's vector file (``name`` inside the folder) now holds live vectors."""
-        self._names[seq] = name
-        self._pending.add(seq)
-        self._rows.pop(seq, None)
-
-    def forget(self, seq: int) -> None:
-        """The segment is gone (compacted away); its mapping is released."""
-        self._names.pop(seq, None)
-        self._pending.discard(seq)
-        self._rows.pop(seq, None)
-
-    def close(self) -> None:
-        """Release every mapping."""
-        self._rows.clear()
-
-    def _matrix(self, seq: int) -> np.ndarray:
-        rows = self._rows.get(seq)
-        if rows is None:
-            name = self._names[seq]
-            fd = open_regular(self.folder / name)
-            try:
-                size = os.fstat(fd).st_size
-                mapped = mmap.mmap(fd, size, access=mmap.ACCESS_READ) if size else b""
-            finally:
-                os.close(fd)
-            n = self._layout(mapped, name)
-            rows = np.frombuffer(mapped, dtype="<f4", count=n * self.dim, offset=self._HEAD)
-            rows = rows.reshape(n, self.dim)
-            self._rows[seq] = rows
-        return rows
-
-    def _layout(self, data: Any, name: str) -> int:
-        """The number of vectors in a mapped vector file, after checking every size in it."""
-        n = -1
-        if len(data) >= self._HEAD + _FAISS_COUNT.size:
-            outer = _FAISS_HEADER.unpack_from(data, 0)
-            inner = _FAISS_HEADER.unpack_from(data, _FAISS_HEADER.size)
-            count = _FAISS_COUNT.unpack_from(data, 2 * _FAISS_HEADER.size)[0]
-            n = outer[2]
-            if not (
-                outer[0] == b"IxM2"
-                and inner[0] in (b"IxFI", b"IxF2")
-                and outer[1] == inner[1] == self.dim
-                and inner[2] == n >= 0
-                and count == n * self.dim
-                and len(data) == self._HEAD + _FAISS_COUNT.size + n * (4 * self.dim + 8)
-                and _FAISS_COUNT.unpack_from(data, self._HEAD + 4 * n * self.dim)[0] == n
-            ):
-                n = -1
-        if n < 0:
-            msg = f"Vector file {name} does not have the layout of this store's vector files; run `verify`."
-            raise CorruptData(msg)
-        return int(n)
-
-    def _map(self, seq: int) -> None:
-        rows = self._matrix(seq)
-        n = len(rows)
-        base: Any = rows.base
-        while getattr(base, "base", None) is not None:  # the mmap under numpy's views
-            base = base.base
-        tail = self._HEAD + 4 * n * self.dim + _FAISS_COUNT.size
-        ids = np.frombuffer(base, dtype="<i8", count=n, offset=tail).astype(np.int64)
-        if n and (ids.min() < 0 or ids.max() >= 1 << 40):
-            msg = f"Vector file {self._names[seq]} holds out-of-range vector ids; run `verify`."
-            raise CorruptData(msg)
-        if n and ids.max() >= len(self._seq):
-            grow = max(int(ids.max()) + 1, 2 * len(self._seq)) - len(self._seq)
-            self._seq = np.concatenate([self._seq, np.full(grow, -1, np.int32)])
-            self._row = np.concatenate([self._row, np.zeros(grow, np.int32)])
-        self._seq[ids] = seq
-        self._row[ids] = np.arange(n)
-
-    def get(self, ids: np.ndarray) -> np.ndarray:
-        """The exact vectors of ``ids`` (all live), in order.
-
-        Raises:
-            CorruptData: an id is in no tracked file, or a file is damaged.
-        """
-        for seq in sorted(self._pending):
-            self._map(seq)
-            self._pending.discard(seq)
-        ids = np.asarray(ids, dtype=np.int64)
-        inside = (ids >= 0) & (ids < len(self._seq))
-        seqs = np.where(inside, self._seq[np.where(inside, ids, 0)], -1)
-        if (seqs < 0).any():
-            msg = f"Vectors {ids[seqs < 0][:5].tolist()} are in no segment vector file; run `verify`."
-            raise CorruptData(msg)
-        out = np.empty((len(ids), self.dim), np.float32)
-        rows = self._row[ids]
-        order = np.argsort(seqs, kind="stable")
-        bounds = np.flatnonzero(np.diff(seqs[order])) + 1
-        for part in np.split(order, bounds):
-            seq = int(seqs[part[0]])
-            if seq not in self._names:
-                msg = f"Vectors {ids[part][:5].tolist()} point at a segment that is gone; run `verify`."
-                raise CorruptData(msg)
-            out[part] = self._matrix(seq)[rows[part]]
-        return out
-
-
-# -- choosing an index ---------------------------------------------------------------------------
-
-
-def _check_int(key: str, value: object, low: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        msg = f"Index option {key!r} must be an integer >= {low}, got {value!r}."
-        raise InvalidArgument(msg)
-    return value
-
-
-def check_search_params(params: Mapping[str, Any] | None) -> dict[str, int]:
-    """Validate per-query knobs (``SEARCH_KEYS``); knobs that do not apply to an index are ignored.
-
-    Raises:
-        InvalidArgument: an unknown key or a value out of range.
-    """
-    if params is None:
-        return {}
-    if not isinstance(params, Mapping):
-        msg = f"search_params must be a mapping, got {type(params).__name__}."
-        raise InvalidArgument(msg)
-    out = {}
-    for key, value in params.items():
-        if key not in SEARCH_KEYS:
-            msg = f"Unknown search parameter {key!r}; choose from {list(SEARCH_KEYS)}."
-            raise InvalidArgument(msg)
-        out[key] = _check_int(key, value, 0 if key in ("refine", "exact_max") else 1)
-    return out
-
-
-def auto_nlist(n: int) -> int:
-    """Inverted lists for ``n`` vectors: about 4*sqrt(n), at most n/39 (FAISS's k-means minimum)."""
-    return max(1, min(round(4 * math.sqrt(n)), n // 39))
-
-
-def auto_nprobe(nlist: int) -> int:
-    """Lists probed per query by default: sqrt(nlist)/2, at least 8 (32 of 4,000 lists)."""
-    return min(nlist, max(8, math.ceil(math.sqrt(nlist) / 2)))
-
-
-def auto_pq_m(dim: int) -> int:
-    """PQ sub-quantizers by default: the largest divisor of ``dim`` up to dim/8 (48 for 384)."""
-    return max(m for m in range(1, max(1, dim // 8) + 1) if dim % m == 0)
-
-
-@dataclass(frozen=True)
-class IndexSpec:
-    """The index a store is built with: a kind (or a FAISS factory string) and its options."""
-
-    kind: str = "flat"
-    factory: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def parse(
-        cls, index: str | None, options: Mapping[str, Any] | None, metric: str
-    ) -> tuple[IndexSpec, dict[str, Any]]:
-        """(spec, open options) from ``Engine(index=..., index_options=...)``.
-
-        Raises:
-            InvalidArgument: an unknown option, a bad value, or LSH with a metric other than l2.
-        """
-        if index is not None and (not isinstance(index, str) or not index.strip()):
-            msg = f"index must be one of {list(KINDS)} or a FAISS factory string, got {index!r}."
-            raise InvalidArgument(msg)
-        if options is not None and not isinstance(options, Mapping):
-            msg = f"index_options must be a mapping, got {type(options).__name__}."
-            raise InvalidArgument(msg)
-        name = (index or "flat").strip()
-        kind, factory = (name.lower(), None) if name.lower() in KINDS else ("factory", name)
-        opts = dict(options or {})
-        runtime = {k: opts.pop(k) for k in OPEN_KEYS if k in opts}
-        for key, value in runtime.items():
-            if not isinstance(value, bool):
-                msg = f"Index option {key!r} must be True or False, got {value!r}."
-                raise InvalidArgument(msg)
-        search = check_search_params({k: opts.pop(k) for k in SEARCH_KEYS if k in opts})
-        allowed = _KIND_KEYS[kind]
-        for key, value in opts.items():
-            if key not in allowed:
-                takes = sorted({*allowed, *SEARCH_KEYS, *OPEN_KEYS})
-                msg = f"Index option {key!r} does not apply to index {name!r}; it takes {takes}."
-                raise InvalidArgument(msg)
-            if key == "retrain_growth":
-                if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 1:
-                    msg = f"Index option 'retrain_growth' must be a number > 1, got {value!r}."
-                    raise InvalidArgument(msg)
-            else:
-                _check_int(key, value, 2 if key == "M" else 1)
-        if kind == "ivfpq" and not 1 <= opts.get("nbits", 8) <= 16:
-            msg = f"Index option 'nbits' of ivfpq must be between 1 and 16, got {opts['nbits']}."
-            raise InvalidArgument(msg)
-        if (kind == "lsh" or (factory and "LSH" in factory.upper())) and metric != "l2":
-            msg = f"FAISS's LSH index accepts only metric 'l2' (it hashes by sign and ranks by Hamming distance); this store uses {metric!r}. Pick 'hnsw' or 'ivf' for {metric!r}."
-            raise InvalidArgument(msg)
-        return cls(kind, factory, {**opts, **search}), runtime
-
-    @classmethod
-    def from_meta(cls, meta: Any) -> IndexSpec:
-        """The spec recorded in the catalog (flat when none is).
-
-        Raises:
-            CorruptData: the record is not a spec this version understands.
-        """
-        if meta is None:
-            return cls()
-        kind = meta.get("kind") if isinstance(meta, dict) else None
-        if kind not in (*KINDS, "factory") or not isinstance(meta.get("options") or {}, dict):
-            msg = f"The catalog records an index this version does not understand: {meta!r:.200}."
-            raise CorruptData(msg)
-        factory = meta.get("factory")
-        return cls(str(kind), str(factory) if factory else None, dict(meta.get("options") or {}))
-
-    def to_meta(self) -> dict[str, Any]:
-        """What the catalog records."""
-        return {"kind": self.kind, "factory": self.factory, "options": self.options}
-
-    def build_options(self) -> dict[str, Any]:
-        """The options that shape the index (not the search knobs)."""
-        return {k: v for k, v in self.options.items() if k not in SEARCH_KEYS}
-
-    @property
-    def name(self) -> str:
-        """The kind, or the factory string."""
-        return self.factory or self.kind
-
-    @property
-    def min_vectors(self) -> int:
-        """Below this many vectors the store serves exact search (and trains nothing)."""
-        return int(self.options.get("min_vectors", _MIN_VECTORS.get(self.kind, 0)))
-
-    @property
-    def retrain_growth(self) -> float:
-        """``compact()`` retrains once the data has grown this many times past its training size."""
-        return float(self.options.get("retrain_growth", 2.0))
-
-    def train_size(self, n: int, nlist: int) -> int:
-        """Vectors sampled for training: 50 per list, at least 65,536 (k-means cost grows with it)."""
-        return min(n, int(self.options.get("train_size", max(50 * nlist, 65_536))))
-
-    def default_refine(self) -> int:
-        """Candidates per result re-ranked exactly by default: 10 for PQ and LSH, else none."""
-        return 10 if self.kind in ("ivfpq", "lsh") else 0
-
-    def new_index(self, dim: int, metric: str, n: int) -> tuple[faiss.Index, str]:
-        """An empty FAISS index sized for ``n`` vectors, and the factory string describing it.
-
-        Raises:
-            InvalidArgument: the settings are impossible for this dimension or metric.
-        """
-        o = self.options
-        nlist = int(o.get("nlist") or auto_nlist(max(n, 1)))
-        m, nbits = (
-            int(o.get("m") or auto_pq_m(dim)),
-            int(o.get("nbits", 8 if self.kind == "ivfpq" else 2 * dim)),
-        )
-        if self.kind == "ivfpq" and dim % m:
-            divisors = [x for x in range(1, dim + 1) if dim % x == 0]
-            msg = f"IVF-PQ option m={m} does not divide the dimension {dim}; choose a divisor of {dim} such as {divisors[-4:-1] if len(divisors) > 3 else divisors}."
-            raise InvalidArgument(msg)
-        factory = {
-            "ivf": f"IVF{nlist},Flat",
-            "ivfpq": f"IVF{nlist},PQ{m}x{nbits}",
-            "hnsw": f"HNSW{o.get('M', 32)},Flat",
-            "lsh": f"LSH{nbits}",
-        }.get(self.kind, self.factory or "Flat")
-        fmetric = faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
-        index: Any
-        try:
-            if self.kind == "lsh":
-                index = faiss.IndexLSH(dim, nbits, True, False)
-            else:
-                index = faiss.index_factory(dim, factory, fmetric)
-        except RuntimeError as e:
-            msg = f"FAISS cannot build index {self.name!r} for {dim}-dimensional vectors with metric {metric!r}: {_faiss_reason(e)}"
-            raise InvalidArgument(msg) from e
-        hnsw = find_hnsw(index)
-        if hnsw is not None and "efConstruction" in o:
-            hnsw.hnsw.efConstruction = int(o["efConstruction"])
-        return index, factory
-
-
-def _faiss_reason(e: BaseException) -> str:
-    """The useful part of a FAISS exception's text (without the C++ function and file)."""
-    text = " ".join(str(e).split())
-    text = re.sub(r"^Error in .*? at \S+:\d+: ", "", text)
-    return text.removeprefix("Error: ")[:300] or type(e).__name__
-
-
-def find_inner(index: faiss.Index, cls: type) -> Any:
-    """The first index of type ``cls`` inside ``index`` (through id maps, transforms, refine), or None."""
-    for _ in range(8):
-        index = faiss.downcast_index(index)
-        if isinstance(index, cls):
-            return index
-        inner = getattr(index, "index", None) or getattr(index, "base_index", None)
-        if inner is None:
-            return None
-        index = inner
-    return None
-
-
-def find_hnsw(index: faiss.Index) -> Any:
-    """The IndexHNSW inside ``index``, or None."""
-    return find_inner(index, faiss.IndexHNSW)
-
-
-def with_ids(index: faiss.Index) -> faiss.Index:
-    """``index`` when it stores caller ids itself (IVF, id maps), else an empty IndexIDMap over it."""
-    inner = faiss.downcast_index(index)
-    while isinstance(inner, faiss.IndexPreTransform):
-        inner = faiss.downcast_index(inner.index)
-    if isinstance(inner, (faiss.IndexIVF, faiss.IndexIDMap, faiss.IndexIDMap2)):
-        return index
-    return faiss.IndexIDMap(index)
-
-
-def gpu_status() -> tuple[bool, str]:
-    """(usable, why): whether this FAISS build has GPU support and sees a GPU."""
-    if not hasattr(faiss, "StandardGpuResources") or not hasattr(faiss, "index_cpu_to_gpu"):
-        return False, "this FAISS build has no GPU support (faiss-cpu); install a faiss GPU build"
-    try:
-        count = int(faiss.get_num_gpus())
-    except RuntimeError as e:  # pragma: no cover - driver trouble
-        return False, f"FAISS cannot query GPUs: {_faiss_reason(e)}"
-    return count > 0, (f"{count} GPU(s) visible" if count else "FAISS has GPU support but sees no GPU")
 
 
 def new_main(
@@ -569,7 +101,7 @@ def new_main(
         try:
             index.train(np.ascontiguousarray(sample, dtype=np.float32))
         except RuntimeError as e:
-            msg = f"Training {factory} on {len(sample)} vectors failed: {_faiss_reason(e)}"
+            msg = f"Training {factory} on {len(sample)} vectors failed: {faiss_reason(e)}"
             raise InvalidArgument(msg) from e
         trained = len(sample)
     return with_ids(index), factory, trained
@@ -621,7 +153,7 @@ class VectorIndex:
         self.spec = spec or IndexSpec()
         self.source = source
         self.defaults = {**{k: v for k, v in self.spec.options.items() if k in SEARCH_KEYS}, **(search or {})}
-        self.index = faiss.IndexIDMap2(_flat(dim, metric))  # the exact part
+        self.index = faiss.IndexIDMap2(flat_index(dim, metric))  # the exact part
         self._labels: np.ndarray | None = None  # exact part: position -> vector id, cached
         self.main: faiss.Index | None = None
         self.factory: str | None = None  # FAISS factory string of ``main``
@@ -802,7 +334,7 @@ class VectorIndex:
             gpu = _faiss.index_cpu_to_gpu(res, 0, self.main)
             gpu.nprobe = min(self.params()["nprobe"], GPU_MAX_K)
         except (RuntimeError, AttributeError) as e:  # pragma: no cover - needs a GPU
-            return f"FAISS cannot move {self.factory} to the GPU: {_faiss_reason(e)}"
+            return f"FAISS cannot move {self.factory} to the GPU: {faiss_reason(e)}"
         # On the GPU: read-only like a mapped index (adds go to the exact part, deletes are
         # excluded); GPU indexes take nprobe per query but no ID selectors, so deleted and
         # filtered-out ids are dropped after the search instead.

@@ -19,29 +19,60 @@ grown ``retrain_growth`` times past the training size) and by ``build_index()``.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import time
 import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import faiss
 import numpy as np
 
+from .catalog import Catalog, SegmentRow
+from .commit import install
 from .errors import ChecksumMismatch, CorruptData, InvalidArgument, MemvidError, SegmentNotFound, UnsafePath
 from .files import sha256_regular
-from .index import IndexSpec, VectorIndex, empty_like, new_main
-from .segments import fsync_dir
-
-if TYPE_CHECKING:
-    from .catalog import SegmentRow
-    from .store import Engine
+from .index import VectorIndex, VectorSource, empty_like, new_main
+from .index_spec import IndexSpec
+from .reader import SegmentReader
 
 FOLDER = "index"
 _NAME = re.compile(r"[0-9a-f]{8,16}-[0-9a-f]{8}\.faiss")
 ADD_BATCH = 65_536  # vectors per add call while building (HNSW parallelises within a call)
+
+
+@dataclass(frozen=True)
+class IndexHost:
+    """What index maintenance needs from the store, and nothing else (the engine makes one).
+
+    The functions below that change the store return what the engine must then do: the
+    generation they committed (so it does not reload its own commit), and whether to reload the
+    index from the files (a new snapshot is served as any reader would read it).
+    """
+
+    path: Path
+    catalog: Catalog
+    reader: SegmentReader
+    settings: Callable[[], dict[str, Any]]  # the engine's current settings (updated in place)
+    segments: Callable[[], Mapping[int, SegmentRow]]  # the live segments
+    exact_vectors: VectorSource
+    search_options: Callable[[], Mapping[str, int]]
+    open_options: Mapping[str, Any]
+
+    def empty_index(self, dim: int, metric: str, spec: IndexSpec) -> VectorIndex:
+        """A ``VectorIndex`` with nothing in it yet, reading exact vectors from the segment files."""
+        return VectorIndex(dim, metric, spec, source=self.exact_vectors, search=self.search_options())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the engine must do after maintenance: adopt ``generation``, then maybe reload."""
+
+    generation: int | None = None
+    reload: bool = False
 
 
 def snapshot_file(snap: Any) -> str | None:
@@ -86,7 +117,7 @@ def check_snapshot(root: Path, snap: Any) -> str | None:
 
 
 def open_index(
-    engine: Engine, dim: int, metric: str, spec: IndexSpec, snap: Any, live: np.ndarray, gen: int
+    host: IndexHost, dim: int, metric: str, spec: IndexSpec, snap: Any, live: np.ndarray, gen: int
 ) -> tuple[VectorIndex, int]:
     """A fresh ``VectorIndex`` for a sync, with the snapshot attached when there is a usable one.
 
@@ -96,17 +127,17 @@ def open_index(
     Raises:
         SegmentNotFound: the snapshot vanished because a newer commit replaced it (sync retries).
     """
-    index = VectorIndex(dim, metric, spec, source=engine._exact_vectors, search=engine._search_opts)
+    index = host.empty_index(dim, metric, spec)
     if spec.kind == "flat" or snap is None:
         return index, 0
-    mmap = bool(engine._open_opts.get("mmap"))
+    mmap = bool(host.open_options.get("mmap"))
     try:
         name = snapshot_file(snap)
         assert name is not None
-        path = engine.path / FOLDER / name
-        problem = check_snapshot(engine.path, snap)
+        path = host.path / FOLDER / name
+        problem = check_snapshot(host.path, snap)
         if problem is not None:
-            if not path.exists() and engine.catalog.generation() != gen:
+            if not path.exists() and host.catalog.generation() != gen:
                 raise SegmentNotFound(problem)
             raise ChecksumMismatch(problem)
         ivf = snap.get("factory", "").startswith("IVF")
@@ -132,34 +163,34 @@ def open_index(
         raise
     except (MemvidError, OSError, KeyError, TypeError, ValueError) as e:
         warnings.warn(
-            f"Ignoring the index snapshot of {engine.path} ({e}); serving exact search until the index is rebuilt (compact() or build_index()).",
+            f"Ignoring the index snapshot of {host.path} ({e}); serving exact search until the index is rebuilt (compact() or build_index()).",
             RuntimeWarning,
             stacklevel=4,
         )
-        return VectorIndex(dim, metric, spec, source=engine._exact_vectors, search=engine._search_opts), 0
-    _maybe_gpu(engine, index)
+        return host.empty_index(dim, metric, spec), 0
+    _maybe_gpu(host, index)
     return index, int(snap.get("seq", 0))
 
 
-def _maybe_gpu(engine: Engine, index: VectorIndex) -> None:
-    if engine._open_opts.get("gpu") and index.main is not None:
+def _maybe_gpu(host: IndexHost, index: VectorIndex) -> None:
+    if host.open_options.get("gpu") and index.main is not None:
         why = index.move_to_gpu()
         if why is not None:
             warnings.warn(f"gpu=True: {why}; searching on the CPU.", RuntimeWarning, stacklevel=5)
 
 
-def _live_segments(engine: Engine) -> list[SegmentRow]:
-    return sorted((s for s in engine._segments.values() if s.kind == "records"), key=lambda s: s.seq)
+def _live_segments(host: IndexHost) -> list[SegmentRow]:
+    return sorted((s for s in host.segments().values() if s.kind == "records"), key=lambda s: s.seq)
 
 
-def _sample(engine: Engine, dim: int, live: np.ndarray, size: int) -> np.ndarray:
+def _sample(host: IndexHost, dim: int, live: np.ndarray, size: int) -> np.ndarray:
     """``size`` live vectors drawn uniformly (fixed seed), read segment by segment."""
     picked = np.zeros(len(live), bool)
     picked[np.random.default_rng(0).choice(len(live), size, replace=False)] = True
     out = np.empty((size, dim), np.float32)
     pos = offset = 0
-    for seg in _live_segments(engine):
-        ids, vectors = engine._load_vectors(seg, dim)
+    for seg in _live_segments(host):
+        ids, vectors = host.reader.load_vectors(seg, dim)
         vectors = vectors[np.isin(ids, live)]
         take = picked[offset : offset + len(vectors)]
         got = vectors[: len(take)][take]
@@ -169,7 +200,7 @@ def _sample(engine: Engine, dim: int, live: np.ndarray, size: int) -> np.ndarray
     return out[:pos]
 
 
-def build(engine: Engine, spec: IndexSpec, *, retrain: bool) -> VectorIndex:
+def build(host: IndexHost, current: VectorIndex | None, spec: IndexSpec, *, retrain: bool) -> VectorIndex:
     """A new ``VectorIndex`` whose ``main`` holds every live vector, read from the segment files.
 
     Reuses the current training (an empty copy of the trained index) unless ``retrain`` or there
@@ -178,9 +209,9 @@ def build(engine: Engine, spec: IndexSpec, *, retrain: bool) -> VectorIndex:
     Raises:
         InvalidArgument: impossible settings, or too few vectors to train.
     """
-    dim, metric = int(engine.settings["dim"]), engine.metric
-    live = np.sort(np.asarray(engine.catalog.live_vector_ids(), dtype=np.int64))
-    current = engine._index
+    settings = host.settings()
+    dim, metric = int(settings["dim"]), str(settings["metric"])
+    live = np.sort(np.asarray(host.catalog.live_vector_ids(), dtype=np.int64))
     template = None
     reusable = current is not None and current.main is not None and current.spec == spec
     if (
@@ -192,11 +223,11 @@ def build(engine: Engine, spec: IndexSpec, *, retrain: bool) -> VectorIndex:
     ):
         reusable = False  # a zero-copy memory-mapped index must not be cloned and reset
     if not retrain and reusable and current is not None:
-        name = snapshot_file(engine.settings.get("index_snapshot"))
+        name = snapshot_file(settings.get("index_snapshot"))
         main_now = current.cpu_main()
         if main_now is not None and not main_now.is_trained:  # pragma: no cover - defensive
             main_now = None
-        template = empty_like(main_now, engine.path / FOLDER / name if name else None) if main_now else None
+        template = empty_like(main_now, host.path / FOLDER / name if name else None) if main_now else None
     if template is not None and current is not None and current.factory is not None:
         main, factory = template, current.factory
         trained_on, sample_size = current.trained_on, current.train_sample
@@ -205,14 +236,14 @@ def build(engine: Engine, spec: IndexSpec, *, retrain: bool) -> VectorIndex:
         sample = None
         if not fresh.is_trained:
             ivf = faiss.try_extract_index_ivf(fresh)
-            sample = _sample(engine, dim, live, spec.train_size(len(live), int(ivf.nlist) if ivf else 0))
+            sample = _sample(host, dim, live, spec.train_size(len(live), int(ivf.nlist) if ivf else 0))
         main, factory, sample_size = new_main(spec, dim, metric, len(live), sample)
         trained_on = len(live) if sample_size else None
     ids_buf: list[np.ndarray] = []
     vec_buf: list[np.ndarray] = []
     pending = 0
-    for seg in _live_segments(engine):
-        ids, vectors = engine._load_vectors(seg, dim)
+    for seg in _live_segments(host):
+        ids, vectors = host.reader.load_vectors(seg, dim)
         keep = np.isin(ids, live)
         ids_buf.append(ids[keep])
         vec_buf.append(vectors[keep])
@@ -222,40 +253,34 @@ def build(engine: Engine, spec: IndexSpec, *, retrain: bool) -> VectorIndex:
             ids_buf, vec_buf, pending = [], [], 0
     if pending:
         main.add_with_ids(np.concatenate(vec_buf), np.concatenate(ids_buf))
-    index = VectorIndex(dim, metric, spec, source=engine._exact_vectors, search=engine._search_opts)
+    index = host.empty_index(dim, metric, spec)
     index.attach(main, live, factory=factory, trained_on=trained_on, train_sample=sample_size)
     return index
 
 
-def save(engine: Engine, index: VectorIndex, spec: IndexSpec) -> None:
+def save(host: IndexHost, index: VectorIndex, spec: IndexSpec) -> Outcome:
     """Write ``index.main`` as the store's snapshot and record it (and ``spec``) in one commit."""
     main = index.cpu_main()
     assert main is not None
-    folder = engine.path / FOLDER
+    folder = host.path / FOLDER
     folder.mkdir(exist_ok=True)
-    name = f"{engine.catalog.generation() + 1:08d}-{secrets.token_hex(4)}.faiss"
-    tmp = engine.path / "tmp" / name
+    name = f"{host.catalog.generation() + 1:08d}-{secrets.token_hex(4)}.faiss"
+    tmp = host.path / "tmp" / name
     try:
         faiss.write_index(main, str(tmp))
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
         size, digest = sha256_regular(tmp)
-        os.replace(tmp, folder / name)
-        fsync_dir(folder)
+        install(tmp, folder / name)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    old = snapshot_file(engine.settings.get("index_snapshot"))
-    segments = [s.seq for s in engine._segments.values()]
+    settings = host.settings()
+    old = snapshot_file(settings.get("index_snapshot"))
     meta = {
         "file": name,
         "bytes": size,
         "sha256": digest,
-        "seq": max(segments, default=0),
-        "max_vector_id": int(engine.catalog.get_meta("next_vector_id") or 0) - 1,
+        "seq": max(host.segments(), default=0),
+        "max_vector_id": int(host.catalog.get_meta("next_vector_id") or 0) - 1,
         "ntotal": int(main.ntotal),
         "factory": index.factory,
         "trained_on": index.trained_on,
@@ -263,100 +288,94 @@ def save(engine: Engine, index: VectorIndex, spec: IndexSpec) -> None:
         "created": time.time(),
     }
     try:
-        with engine.catalog.transaction():
-            engine.catalog.set_meta("index", spec.to_meta())
-            engine.catalog.set_meta("index_snapshot", meta)
-            gen = engine.catalog.bump_generation()
+        with host.catalog.transaction():
+            host.catalog.set_meta("index", spec.to_meta())
+            host.catalog.set_meta("index_snapshot", meta)
+            gen = host.catalog.bump_generation()
     except BaseException:
         (folder / name).unlink(missing_ok=True)
         raise
     if old is not None and old != name:
         (folder / old).unlink(missing_ok=True)
-    engine.settings["index"], engine.settings["index_snapshot"] = spec.to_meta(), meta
-    engine._generation = engine._seen_generation = gen
+    settings["index"], settings["index_snapshot"] = spec.to_meta(), meta
     index.saved = int(main.ntotal)
+    return Outcome(generation=gen)
 
 
-def drop(engine: Engine, spec: IndexSpec) -> None:
+def drop(host: IndexHost, spec: IndexSpec) -> Outcome:
     """Record ``spec`` with no snapshot (flat, or too few vectors to train) and delete the old file."""
-    old = snapshot_file(engine.settings.get("index_snapshot"))
-    with engine.catalog.transaction():
-        engine.catalog.set_meta("index", spec.to_meta())
-        engine.catalog.set_meta("index_snapshot", None)
-        gen = engine.catalog.bump_generation()
+    settings = host.settings()
+    old = snapshot_file(settings.get("index_snapshot"))
+    with host.catalog.transaction():
+        host.catalog.set_meta("index", spec.to_meta())
+        host.catalog.set_meta("index_snapshot", None)
+        gen = host.catalog.bump_generation()
     if old is not None:
-        (engine.path / FOLDER / old).unlink(missing_ok=True)
-    engine.settings["index"], engine.settings["index_snapshot"] = spec.to_meta(), None
-    engine._generation = engine._seen_generation = gen
+        (host.path / FOLDER / old).unlink(missing_ok=True)
+    settings["index"], settings["index_snapshot"] = spec.to_meta(), None
+    return Outcome(generation=gen)
 
 
-def rebuild(engine: Engine, spec: IndexSpec, *, retrain: bool, force: bool = False) -> None:
-    """Build ``main`` from the segment files, save it and serve it (holding the write lock).
+def rebuild(
+    host: IndexHost, current: VectorIndex | None, spec: IndexSpec, *, retrain: bool, force: bool = False
+) -> Outcome:
+    """Build ``main`` from the segment files and save it (holding the write lock); serve it by reloading.
 
     Without ``force`` nothing is built below ``spec.min_vectors`` vectors (exact search serves).
     """
-    n = len(engine.catalog.live_vector_ids()) if engine.settings.get("dim") is not None else 0
+    settings = host.settings()
+    n = len(host.catalog.live_vector_ids()) if settings.get("dim") is not None else 0
     if spec.kind == "flat" or n == 0 or (not force and n < spec.min_vectors):
-        current = engine._index
-        if (
-            engine.settings.get("index_snapshot") is not None
-            or IndexSpec.from_meta(engine.settings.get("index")) != spec
-        ):
-            drop(engine, spec)
+        gen = None
+        if settings.get("index_snapshot") is not None or IndexSpec.from_meta(settings.get("index")) != spec:
+            gen = drop(host, spec).generation
         if current is not None and current.main is None and current.spec == spec:
-            return  # the exact part already holds every vector
-        engine._index = None  # rebuilt from the segment files by the sync below
-        engine._generation = -1
-        engine._sync()
-        return
-    index = build(engine, spec, retrain=retrain)
-    save(engine, index, spec)
+            return Outcome(gen)  # the exact part already holds every vector
+        return Outcome(gen, reload=True)  # rebuilt from the segment files by the engine's sync
+    index = build(host, current, spec, retrain=retrain)
+    gen = save(host, index, spec).generation
     # Serve the snapshot as any reader would: lists grown by appending hold a third more memory
     # than a freshly read index (measured: IVF-Flat at 1M x 384, 1,978 MiB built, 1,480 read).
     del index
-    engine._index = None
-    engine._generation = -1
-    engine._sync()
+    return Outcome(gen, reload=True)
 
 
-def after_add(engine: Engine) -> None:
+def after_add(host: IndexHost, index: VectorIndex | None) -> Outcome:
     """Train once the store reaches ``min_vectors``; snapshot when the unsaved part is large."""
-    index = engine._index
     if index is None or index.spec.kind == "flat":
-        return
+        return Outcome()
     try:
         if index.main is None:
             if len(index) >= index.spec.min_vectors:
-                rebuild(engine, index.spec, retrain=True)
+                return rebuild(host, index, index.spec, retrain=True)
         elif index.mutable and index.main.ntotal - index.saved >= max(index.spec.min_vectors, index.saved):
-            save(engine, index, index.spec)
+            return save(host, index, index.spec)
     except (InvalidArgument, MemvidError, OSError, RuntimeError) as e:
         # The records are committed; only the index is not. Search stays correct (the vectors
         # are in memory) and the next add, compact() or build_index() tries again.
         warnings.warn(
-            f"Could not build or save the {index.spec.name} index of {engine.path}: {e}",
+            f"Could not build or save the {index.spec.name} index of {host.path}: {e}",
             RuntimeWarning,
             stacklevel=3,
         )
+    return Outcome()
 
 
-def after_compact(engine: Engine) -> None:
+def after_compact(host: IndexHost, index: VectorIndex | None) -> Outcome:
     """Rebuild ``main`` without deleted vectors; retrain once the data outgrew the training."""
-    index = engine._index
     if index is None or index.spec.kind == "flat":
-        return
+        return Outcome()
     n = len(index)
     trained_on = index.trained_on or 0
     retrain = index.main is None or (trained_on > 0 and n >= index.spec.retrain_growth * trained_on)
     force = index.main is not None  # an index once built stays built when the store shrinks
-    rebuild(engine, index.spec, retrain=retrain, force=force)
+    return rebuild(host, index, index.spec, retrain=retrain, force=force)
 
 
-def info(engine: Engine) -> dict[str, Any]:
+def info(index: VectorIndex | None, settings: Mapping[str, Any]) -> dict[str, Any]:
     """The ``index`` part of ``stats()``: what is built, trained on what, and how it is served."""
-    index = engine._index
-    spec = index.spec if index is not None else IndexSpec.from_meta(engine.settings.get("index"))
-    snap = engine.settings.get("index_snapshot")
+    spec = index.spec if index is not None else IndexSpec.from_meta(settings.get("index"))
+    snap = settings.get("index_snapshot")
     out: dict[str, Any] = {
         "kind": spec.kind,
         "factory": (index.factory if index is not None and index.factory else spec.factory),
@@ -391,9 +410,9 @@ def info(engine: Engine) -> dict[str, Any]:
     return out
 
 
-def describe(engine: Engine) -> str:
+def describe(index: VectorIndex | None, settings: Mapping[str, Any]) -> str:
     """One line for ``info``, e.g. ``IVF-Flat (IVF632,Flat), trained on 25,000 of 25,000 vectors``."""
-    i = info(engine)
+    i = info(index, settings)
     names = {"flat": "Flat (exact)", "ivf": "IVF-Flat", "ivfpq": "IVF-PQ", "hnsw": "HNSW", "lsh": "LSH"}
     label = names.get(i["kind"], "FAISS")
     if i["kind"] == "flat":

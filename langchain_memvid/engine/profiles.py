@@ -42,7 +42,14 @@ PROFILES = {p.name: p for p in (LOSSLESS, ROBUST)}
 
 
 def get_profile(name: str | Profile) -> Profile:
-    """Look a profile up by name.
+    """Look a profile up by name (a ``Profile`` passes through unchanged).
+
+    >>> get_profile("robust").module_px, get_profile("robust").codec
+    (4, 'libx264')
+    >>> get_profile("tiny")
+    Traceback (most recent call last):
+    ...
+    langchain_memvid.engine.errors.InvalidArgument: Unknown storage profile 'tiny'; choose one of ['lossless', 'robust'].
 
     Raises:
         InvalidArgument: the name is not a known profile.

@@ -56,7 +56,7 @@ _ZBAR_ALL = 0  # ZBAR_NONE: a config applies to every symbology
 _ZBAR_CFG_ENABLE = 0
 _ZBAR_Y800 = 0x30303859  # fourcc "Y800": 8-bit grayscale
 
-_QRCODE_INSTALL = 'pip install "langchain-memvid[qr-alt]"'
+_QRCODE_INSTALL = 'pip install "langchain-qrvideo[qr-alt]"'
 _ZBAR_INSTALL = f"{_QRCODE_INSTALL} and apt-get install libzbar0"
 
 # zxing-cpp refuses to write an empty payload, but a stored frame may legitimately be empty, so

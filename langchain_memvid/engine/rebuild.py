@@ -49,7 +49,7 @@ from .errors import (
     UnsafePath,
     UnsupportedFormat,
 )
-from .files import check_regular, move_aside, read_regular, refuse_links
+from .files import check_regular, fsync_dir, move_aside, read_regular, refuse_links, sha256_regular
 from .frames import (
     FORMAT_VERSION,
     KIND_DICTIONARY,
@@ -60,9 +60,9 @@ from .frames import (
     decompress,
     parse_frame,
 )
-from .index import deserialize_vectors, prepare_vectors
 from .records import Record, unpack_entries
-from .segments import fsync_dir, sha256_file
+from .vector_files import deserialize_vectors
+from .vectors import prepare_vectors
 from .video import FrameLocation, VideoInfo, decode_packet, probe, scan_packets
 
 EmbedFn = Callable[[Sequence[str]], Any]
@@ -208,7 +208,7 @@ def _read_segment(path: Path, report: RebuildReport, decoder: str) -> _Segment |
 
 def _newer(path: Path, e: Exception) -> UnsupportedFormat:
     """Rebuild stops at a segment from a newer format: skipping it would drop its records."""
-    msg = f"{path.name} was written by a newer format than this library reads ({e}). Upgrade langchain-memvid and run rebuild again; nothing was changed."
+    msg = f"{path.name} was written by a newer format than this library reads ({e}). Upgrade langchain-qrvideo (the langchain_memvid package) and run rebuild again; nothing was changed."
     return UnsupportedFormat(msg)
 
 
@@ -360,6 +360,7 @@ class _LastCatalog:
     index: Any
     vector_hashes: dict[str, str]
     generation: int
+    settings: dict[str, Any]  # metric, dim, model, profile: kept even when no segment records them
 
 
 def _last_catalog(root: Path) -> _LastCatalog | None:
@@ -382,7 +383,12 @@ def _last_catalog(root: Path) -> _LastCatalog | None:
         generation = 0
         with suppress(MemvidError):
             generation = catalog.generation()
+        settings: dict[str, Any] = {}
+        with suppress(MemvidError):
+            recorded = catalog.settings()
+            settings = {k: recorded[k] for k in ("dim", "metric", "model", "profile") if recorded.get(k) is not None}
         return _LastCatalog(
+            settings=settings,
             live={r[0] for r in rows if isinstance(r[0], str)},
             garbage=catalog.garbage(),
             index=index,
@@ -461,7 +467,7 @@ def _rebuild(
         if unique[seg.seq] is not seg
     ]
     segments = list(unique.values())
-    settings = _settings(segments)
+    settings = _settings(segments, last.settings if last is not None else {})
     if last is not None and last.index is not None:
         settings["index"] = last.index  # not its snapshot: vector ids are renumbered, the index rebuilt
     # Intact vector files are kept as they are, ids included (format.md 4.3: one vector per
@@ -524,7 +530,7 @@ def _write_vector_file(
     root: Path, seg: _Segment, ids: np.ndarray, vectors: np.ndarray, metric: str, report: RebuildReport
 ) -> None:
     """Replace a segment's vector file atomically (temp file, fsync, rename); a damaged one is kept aside."""
-    from .index import serialize_vectors
+    from .vector_files import serialize_vectors
 
     final = root / "segments" / f"{seg.name}.faiss"
     tmp = root / "tmp" / f"{seg.name}.faiss"
@@ -545,8 +551,9 @@ def _created(header: dict[str, Any]) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else time.time()
 
 
-def _settings(segments: list[_Segment]) -> dict[str, Any]:
-    settings: dict[str, Any] = {"dim": None, "metric": "cosine", "model": None, "profile": "lossless"}
+def _settings(segments: list[_Segment], recorded: dict[str, Any]) -> dict[str, Any]:
+    """The store's settings: what the segments' headers say, else what the last catalog said."""
+    settings: dict[str, Any] = {"dim": None, "metric": "cosine", "model": None, "profile": "lossless", **recorded}
     for seg in segments:
         emb = seg.header.get("embedding") or {}
         settings.update({k: v for k, v in emb.items() if v is not None})
@@ -615,9 +622,9 @@ def _write_catalog(
                         dict_frames=_int_hint(seg.header, "dictionary_frames"),
                         record_count=len(seg.records),
                         video_bytes=video.stat().st_size,
-                        video_sha256=sha256_file(video),
+                        video_sha256=sha256_regular(video)[1],
                         index_bytes=index_path.stat().st_size if index_path.exists() else 0,
-                        index_sha256=sha256_file(index_path) if index_path.exists() else "",
+                        index_sha256=sha256_regular(index_path)[1] if index_path.exists() else "",
                         created=_created(seg.header),
                     ),
                     list(zip(seg.locations, seg.crcs, strict=False)),

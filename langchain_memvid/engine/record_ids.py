@@ -11,8 +11,12 @@ bytes plus 16 bytes a vector id (1M records with 18-byte ids: 34 MB), against 1,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
 
 
 class RecordIds:
@@ -20,6 +24,16 @@ class RecordIds:
 
     The ids lie back to back in one bytes object; a table indexed by vector id says where each one
     starts and ends (-1 where none is held).
+
+    >>> ids = RecordIds()
+    >>> ids.extend([(0, "a"), (5, "héllo")])
+    >>> ids.lookup([5, 0, 3, 99])
+    ['héllo', 'a', None, None]
+    >>> len(ids), ids.last
+    (2, 5)
+    >>> ids.extend([(0, "b")])  # a vector id loaded again holds its new record id
+    >>> ids.lookup([0]), len(ids)
+    (['b'], 2)
     """
 
     def __init__(self) -> None:
@@ -53,6 +67,19 @@ class RecordIds:
         self._spans[vids, 1] = ends
         self._blob += b"".join(encoded)
         self.last = max(self.last, top)
+
+    def resolve(self, vector_ids: Sequence[int], catalog: Catalog) -> list[str | None]:
+        """Like ``lookup``, filling the map from the catalog on a miss (None: no longer live)."""
+        names = self.lookup(vector_ids)
+        if None in names:  # records committed since the map was last filled
+            self.extend(catalog.record_ids_after(self.last))
+            names = self.lookup(vector_ids)
+        if None in names:  # below ``last`` yet not held (a rebuild that numbered vectors anew)
+            missing = [v for v, n in zip(vector_ids, names, strict=True) if n is None]
+            rows = catalog.records_by_vector_ids(missing)
+            self.extend([(v, row.id) for v, row in rows.items()])
+            names = self.lookup(vector_ids)
+        return names
 
     def lookup(self, vector_ids: Sequence[int]) -> list[str | None]:
         """The record id of each (non-negative) vector id, None where the map does not hold it.

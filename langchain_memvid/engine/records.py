@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import CorruptData, InvalidRecord, LimitExceeded
+from .errors import CorruptData, InvalidArgument, InvalidRecord, LimitExceeded
 
 MAX_ID_BYTES = 4096
 MAX_TEXT_BYTES = 1 << 30  # 1 GiB: far beyond any document chunk, small enough to refuse crafted sizes
@@ -51,7 +51,13 @@ class EncodedRecord:
 
     @property
     def entry_size(self) -> int:
-        """Bytes this record takes inside an uncompressed pack."""
+        """Bytes this record takes inside an uncompressed pack.
+
+        Twelve bytes of lengths, then the id, the metadata JSON and the text, all UTF-8:
+
+        >>> encode_record(Record("é", "hi", {})).entry_size  # 12 + 2 + len("{}") + 2
+        18
+        """
         return _ENTRY.size + len(self.id_bytes) + len(self.metadata_json.encode()) + len(self.text_bytes)
 
 
@@ -108,6 +114,16 @@ def _check_json(value: Any, where: str) -> None:
 def metadata_to_json(metadata: Mapping[str, Any], record_id: str = "?") -> str:
     """Serialise metadata canonically, refusing values that would not round-trip.
 
+    Canonical: keys sorted, no spaces, non-ASCII kept as is. Values JSON would change (a tuple,
+    NaN, a non-string key) are refused rather than silently altered.
+
+    >>> metadata_to_json({"b": [1, 2.5], "a": "ü", "c": None})
+    '{"a":"ü","b":[1,2.5],"c":null}'
+    >>> metadata_to_json({"when": float("nan")}, "r1")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    langchain_memvid.engine.errors.InvalidRecord: Record 'r1': metadata['when'] is nan; JSON has no NaN...
+
     Raises:
         InvalidRecord: the metadata is not a dict of JSON values.
     """
@@ -140,6 +156,14 @@ def metadata_to_json(metadata: Mapping[str, Any], record_id: str = "?") -> str:
 
 def encode_record(record: Record) -> EncodedRecord:
     """Validate a record and encode it to UTF-8.
+
+    >>> enc = encode_record(Record("a", "héllo", {"n": 1}))
+    >>> enc.metadata_json, enc.text_bytes.decode(), len(enc.text_bytes)  # "é" is 2 bytes in UTF-8
+    ('{"n":1}', 'héllo', 6)
+    >>> encode_record(Record("", "text"))
+    Traceback (most recent call last):
+    ...
+    langchain_memvid.engine.errors.InvalidRecord: Record id must be a non-empty string, got ''.
 
     Raises:
         InvalidRecord: with the record id, when id, text or metadata cannot be stored exactly.
@@ -265,3 +289,54 @@ class PackReader:
             msg = f"Record {rid!r}: stored metadata is nested more than {MAX_STORED_METADATA_DEPTH} levels deep."
             raise CorruptData(msg)
         return Record(rid, text, metadata)
+
+
+def id_list(ids: Any) -> list[Any]:
+    """``ids`` as a list; a bare string (which would iterate as characters) is refused.
+
+    >>> id_list(("a", "b"))
+    ['a', 'b']
+    >>> id_list("b1")
+    Traceback (most recent call last):
+    ...
+    langchain_memvid.engine.errors.InvalidArgument: Pass a list of ids, not a single string: ['b1'].
+    """
+    if isinstance(ids, (str, bytes)):
+        msg = f"Pass a list of ids, not a single string: [{ids!r:.60}]."
+        raise InvalidArgument(msg)
+    try:
+        return list(ids)
+    except TypeError as e:
+        msg = f"ids must be a list of strings, got {type(ids).__name__}."
+        raise InvalidArgument(msg) from e
+
+
+def encode_batch(records: Any, vectors: Any) -> tuple[list[EncodedRecord], list[Any]]:
+    """Check one ``add`` call's input and encode it; the last of duplicate ids wins.
+
+    Returns the encoded records and their vectors, each id once, in the order of its last occurrence.
+
+    Raises:
+        InvalidArgument: not a list of records, or not one vector per record.
+        InvalidRecord: an item is not a ``Record`` or cannot be stored.
+    """
+    if not isinstance(records, Sequence) or isinstance(records, (str, bytes)):
+        msg = f"records must be a list of Record, got {type(records).__name__}."
+        raise InvalidArgument(msg)
+    if len(records) == 0:
+        return [], []
+    for n, rec in enumerate(records):
+        if not isinstance(rec, Record):
+            msg = f"records[{n}] is a {type(rec).__name__}, not a Record(id, text, metadata)."
+            raise InvalidRecord(msg)
+    try:
+        vector_list = list(vectors)
+    except TypeError as e:
+        msg = f"vectors must be a list or array with one vector per record, got {type(vectors).__name__}."
+        raise InvalidArgument(msg) from e
+    if len(vector_list) != len(records):
+        msg = f"Got {len(records)} records and {len(vector_list)} vectors; pass one vector per record."
+        raise InvalidArgument(msg)
+    last = {r.id if isinstance(r.id, str) else None: i for i, r in enumerate(records)}
+    keep = [i for i, r in enumerate(records) if last.get(r.id if isinstance(r.id, str) else None) == i]
+    return [encode_record(records[i]) for i in keep], [vector_list[i] for i in keep]

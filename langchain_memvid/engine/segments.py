@@ -10,10 +10,10 @@ pool of worker processes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
+import secrets
 import time
 import zlib
 from collections.abc import Sequence
@@ -27,6 +27,7 @@ import zstandard
 
 from . import qr
 from .errors import CorruptData
+from .files import fsync_file, sha256_regular
 from .frames import (
     FORMAT_VERSION,
     KIND_DICTIONARY,
@@ -38,9 +39,9 @@ from .frames import (
     build_frame,
     split_body,
 )
-from .index import serialize_vectors
 from .profiles import Profile
 from .records import EncodedRecord
+from .vector_files import serialize_vectors
 from .video import FrameLocation, VideoInfo, raise_if_disk_full, write_video
 
 DICT_MIN_TEXT_BYTES = 32 << 10  # below this a dictionary costs more frames than it saves
@@ -74,15 +75,6 @@ class BuiltSegment:
     video_sha256: str = ""
     index_sha256: str = ""
     dictionary: zstandard.ZstdCompressionDict | None = None
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def train_dictionary(records: Sequence[EncodedRecord]) -> zstandard.ZstdCompressionDict | None:
@@ -133,6 +125,16 @@ def render_frames(payloads: list[bytes], profile: Profile, backend: str) -> list
     return [image for f in futures for image in f.result()]
 
 
+def segment_name(seq: int) -> str:
+    """A new segment's name: its sequence number and a random part (format.md section 2).
+
+    >>> import re
+    >>> bool(re.fullmatch(r"00000042-[0-9a-f]{8}", segment_name(42)))
+    True
+    """
+    return f"{seq:08d}-{secrets.token_hex(4)}"
+
+
 class SegmentBuilder:
     """Writes one segment's files into a temporary folder; the store moves them into place."""
 
@@ -158,14 +160,10 @@ class SegmentBuilder:
         return json.dumps(body, sort_keys=True).encode()
 
     def build_records(
-        self,
-        seq: int,
-        name: str,
-        records: Sequence[EncodedRecord],
-        vectors: np.ndarray,
-        vector_ids: np.ndarray,
+        self, seq: int, records: Sequence[EncodedRecord], vectors: np.ndarray, vector_ids: np.ndarray
     ) -> BuiltSegment:
         """Pack, QR-encode and write records and their vectors as a new segment."""
+        name = segment_name(seq)
         dictionary = train_dictionary(records)
         # The dictionary is mostly text fragments, so it is stored zstd-compressed (without a
         # dictionary): fewer frames to store and fewer to decode when a reader opens the segment.
@@ -202,8 +200,9 @@ class SegmentBuilder:
         built.placements = placements
         return built
 
-    def build_tombstones(self, seq: int, name: str, ids: Sequence[str]) -> BuiltSegment:
+    def build_tombstones(self, seq: int, ids: Sequence[str]) -> BuiltSegment:
         """Write a segment that records deletions, so the video alone can replay them."""
+        name = segment_name(seq)
         body = zstandard.ZstdCompressor(level=19).compress(json.dumps(list(ids), ensure_ascii=False).encode())
         parts = split_body(body, self.capacity)
         payloads = [
@@ -236,7 +235,7 @@ class SegmentBuilder:
             writing = index_path
             index_path.write_bytes(serialize_vectors(vector_ids, vectors, str(self.settings["metric"])))
             for writing in (video_path, index_path):  # ``writing`` names the file being fsynced
-                _fsync(writing)
+                fsync_file(writing)
         except BaseException as e:
             # The caller only knows about segments that were built; a half-written one (disk full,
             # encoder error) would otherwise stay in tmp/ until the store is next opened.
@@ -256,8 +255,8 @@ class SegmentBuilder:
             frame_crcs=crcs,
             info=info,
             dict_frames=0,
-            video_sha256=sha256_file(video_path),
-            index_sha256=sha256_file(index_path),
+            video_sha256=sha256_regular(video_path)[1],
+            index_sha256=sha256_regular(index_path)[1],
         )
 
 
@@ -267,16 +266,3 @@ def _pread(fd: int, loc: FrameLocation) -> bytes:
         msg = "Video packet shorter than its recorded size."
         raise CorruptData(msg)
     return data
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or unlink in ``path`` durable (POSIX needs the directory fsynced too)."""
-    _fsync(path)

@@ -17,67 +17,54 @@ the call is visible; afterwards all of it is durable.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import numbers
 import os
-import secrets
-import shutil
 import threading
-import zlib
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import filelock
 import numpy as np
-import zstandard
 
-from . import indexing, qr
+from . import indexing
 from .catalog import Catalog, RecordRow, SegmentRow
+from .commit import (
+    SegmentCommit,
+    collect_garbage,
+    delete_garbage,
+    drop,
+    placed_rows,
+    quarantine,
+    unknown_files,
+)
 from .errors import (
     ChecksumMismatch,
     CorruptData,
     InvalidArgument,
-    InvalidRecord,
-    InvalidVector,
-    LimitExceeded,
     MemvidError,
-    NotAStore,
     SegmentNotFound,
-    StoreConfigMismatch,
     StoreLocked,
-    StoreNotFound,
     StoreReplaced,
-    UnsafePath,
 )
-from .files import move_aside, open_regular, read_regular, refuse_links
 from .filters import Filter, compile_filter
-from .frames import KIND_DICTIONARY, KIND_RECORDS, MAX_PACK_BYTES, decompress, parse_frame
-from .index import (
-    SEARCH_KEYS,
-    IndexSpec,
-    VectorFiles,
-    VectorIndex,
-    check_metric,
-    deserialize_vectors,
-    prepare_query,
-    prepare_vectors,
-)
+from .index import VectorIndex
+from .index_spec import SEARCH_KEYS, IndexSpec
+from .opening import check_index_choice, check_settings, has_catalog, open_folder
 from .profiles import get_profile
+from .reader import Location, SegmentReader
 from .record_ids import RecordIds
-from .records import PackReader, Record, encode_record
-from .segments import BuiltSegment, SegmentBuilder, fsync_dir
-from .video import FrameLocation, decode_packet, read_packet
+from .records import Record, encode_batch, encode_record, id_list
+from .segments import BuiltSegment, SegmentBuilder
+from .vector_files import VectorFiles
+from .vectors import check_metric, prepare_query, prepare_vectors, vector_size
+from .verify import Problem, VerifyReport, verify_store
 
 SEGMENT_RECORDS = 4096  # records per segment when one call writes many: bounds memory while writing
-MAX_OPEN_FILES = 64
-PACK_CACHE = 32
 SYNC_RETRIES = 8  # a reader catching up while compactions delete files starts over this often
-MAX_DICTIONARY_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -87,46 +74,6 @@ class Hit:
     record: Record
     score: float
     vector: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where a record lives in the video: file, frame(s), timestamp and slot in its pack."""
-
-    id: str
-    segment: str
-    frame: int
-    frame_count: int
-    timestamp: float
-    slot: int
-
-
-@dataclass
-class Problem:
-    """One thing ``verify`` found wrong."""
-
-    file: str
-    message: str
-    record_id: str | None = None
-    frame: int | None = None
-    # What fixes it: "rebuild" (damage), "upgrade" (written by a newer format: rebuild would not
-    # understand it either) or "quarantine" (a file the catalog does not know).
-    action: str = "rebuild"
-
-
-@dataclass
-class VerifyReport:
-    """What ``verify`` checked and what it found."""
-
-    records_checked: int = 0
-    frames_checked: int = 0
-    frames_cross_checked: int = 0
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing is wrong."""
-        return not self.problems
 
 
 class Engine:
@@ -174,8 +121,8 @@ class Engine:
         self.lock_timeout = lock_timeout
         self.segment_records = max(1, segment_records)
         self._lock = threading.RLock()
-        self._open_folder(create)
-        existed = self._has_catalog(create)
+        open_folder(self.path, create)
+        existed = has_catalog(self.path, create)
         self.catalog = Catalog(self.path / Catalog.FILE)
         self._file_lock = filelock.FileLock(str(self.path / "LOCK"))
         if metric is not None:
@@ -198,28 +145,29 @@ class Engine:
                     self._initialise(initial)
         self.catalog.check_version()
         settings = self.catalog.settings()
-        if "metric" not in settings:
-            msg = f"{self.catalog.path} has no `metric` setting, so it is not a complete memvid catalog; run `lcmemvid rebuild STORE` to recreate it from the videos."
-            raise CorruptData(msg)
+        check_settings(settings, dim, metric)
         self._catalog_id = settings.get("catalog_id")
-        self._check_settings(settings, dim, metric)
         recorded = IndexSpec.from_meta(settings.get("index"))
-        given = IndexSpec.parse(recorded.name if reopen else index, index_options, str(settings["metric"]))
-        spec, self._open_opts = given
-        want = spec.build_options()
-        have = recorded.build_options()
-        if (
-            index is not None and (spec.kind, spec.factory, want) != (recorded.kind, recorded.factory, have)
-        ) or any(have.get(k) != v for k, v in want.items()):
-            msg = f"The store was built with index {recorded.name!r} {have}, not {spec.name!r} {want}; open it without index options, or change its index with build_index()."
-            raise StoreConfigMismatch(msg)
+        spec, self._open_opts = IndexSpec.parse(
+            recorded.name if reopen else index, index_options, str(settings["metric"])
+        )
+        check_index_choice(recorded, spec, index)
         self._search_opts = {k: v for k, v in spec.options.items() if k in SEARCH_KEYS}
         self._vector_files: VectorFiles | None = None
         self.settings = settings
         self.profile = get_profile(settings["profile"])
-        self._fds: OrderedDict[int, int] = OrderedDict()
-        self._packs: OrderedDict[tuple[int, int], PackReader] = OrderedDict()
-        self._dicts: dict[int, zstandard.ZstdCompressionDict | None] = {}
+        self.reader = SegmentReader(self.path, self.catalog, self.decoder)
+        self._commit = SegmentCommit(self.path, self.catalog, self.profile.name)
+        self._index_host = indexing.IndexHost(
+            path=self.path,
+            catalog=self.catalog,
+            reader=self.reader,
+            settings=lambda: self.settings,
+            segments=lambda: self._segments,
+            exact_vectors=self._exact_vectors,
+            search_options=lambda: self._search_opts,
+            open_options=self._open_opts,
+        )
         self._generation = self._seen_generation = -1
         self._segments: dict[int, SegmentRow] = {}
         self._index: VectorIndex | None = None
@@ -237,103 +185,11 @@ class Engine:
         self.catalog.create(settings)
         self._collect_garbage()
 
-    def _has_catalog(self, create: bool) -> bool:
-        """Whether the folder holds a catalog to open, checked without writing to it.
-
-        A catalog file that is empty and a folder without segment files is a creation that never
-        finished: there is nothing to lose, and the store is created afresh. An empty catalog
-        beside videos is refused: opening it would make every video unknown to the store.
-        """
-        file = self.path / Catalog.FILE
-        if not file.exists() or Catalog.inspect(file):
-            return file.exists()
-        segments = self.path / "segments"
-        if any(p.suffix in (".mov", ".faiss") for p in segments.iterdir()):
-            msg = f"{file} is empty (0 bytes or no tables: an interrupted copy, a sync tool or a full disk?), but segments/ holds videos. They are untouched: move the empty file aside and run `lcmemvid rebuild {self.path}` to recreate the catalog from them."
-            raise CorruptData(msg)
-        if not create:
-            msg = f"No memvid store at {self.path}: its catalog file is empty and it holds no segments."
-            raise StoreNotFound(msg)
-        return False
-
-    def _open_folder(self, create: bool) -> None:
-        if self.path.is_file():
-            msg = (
-                f"{self.path} is a file; a store is a folder. Pass a folder path (it is created if missing)."
-            )
-            raise NotAStore(msg)
-        if not (self.path / Catalog.FILE).exists():
-            if not create:
-                msg = f"No memvid store at {self.path}."
-                raise StoreNotFound(msg)
-            if self.path.exists() and any(
-                p.name not in ("segments", "tmp", "LOCK", indexing.FOLDER, "quarantine")
-                for p in self.path.iterdir()
-            ):
-                msg = f"{self.path} is a folder with other content and no catalog; refusing to use it as a store. Pass an empty or new folder."
-                raise NotAStore(msg)
-            videos = self.path / "segments"
-            if videos.is_dir() and not videos.is_symlink() and any(videos.glob("*.mov")):
-                # Creating a fresh catalog here would make every video an orphan, which
-                # _clean_orphans deletes: the records' only copy. Recovery is `rebuild`.
-                msg = f"{self.path} holds segment videos but no {Catalog.FILE}; refusing to open it as a new, empty store. Run `rebuild` to recreate the catalog from the videos."
-                raise NotAStore(msg)
-        refuse_links(self.path)
-        try:
-            (self.path / "segments").mkdir(parents=True, exist_ok=True)
-            (self.path / "tmp").mkdir(exist_ok=True)
-        except OSError as e:
-            msg = f"Cannot create the store folder {self.path}: {e.strerror}. Check the path and its permissions."
-            raise NotAStore(msg) from e
-
-    @staticmethod
-    def _check_settings(settings: Mapping[str, Any], dim: int | None, metric: str | None) -> None:
-        if dim is not None and settings.get("dim") not in (None, dim):
-            msg = f"The store holds {settings['dim']}-dimensional vectors (model {settings.get('model')!r}); got an embedding of dimension {dim}. Open it with the model it was built with."
-            raise StoreConfigMismatch(msg)
-        if metric is not None and settings.get("metric") != metric:
-            msg = f"The store was built with metric {settings.get('metric')!r}, not {metric!r}."
-            raise StoreConfigMismatch(msg)
-
     def _collect_garbage(self) -> None:
-        """Delete what a committed state proves unneeded (only ever called holding the write lock).
-
-        ``tmp/`` holds only the files of writes in progress, and none is in progress while the
-        lock is held. In ``segments/`` only the files the catalog's garbage table names go (see
-        ``_delete_garbage``): a file the catalog does not know is never deleted, since it may be
-        the only copy of records (``verify`` reports it; ``quarantine`` moves it aside).
-        Run when a writer opens the store and before every write, so that a crashed write's
-        files, which carry the sequence number the next write reuses, never sit beside it.
-        """
-        shutil.rmtree(self.path / "tmp", ignore_errors=True)
-        (self.path / "tmp").mkdir(exist_ok=True)
-        with suppress(MemvidError):  # a damaged catalog proves nothing: keep every file
-            self._delete_garbage()
+        """Recovery before a write (``commit.collect_garbage``), and stale index snapshots."""
+        collect_garbage(self.path, self.catalog)
+        with suppress(MemvidError):
             indexing.clean_folder(self.path, indexing.snapshot_file(self.catalog.get_meta("index_snapshot")))
-
-    def _delete_garbage(self) -> None:
-        """Unlink the segment files of pending writes that never committed and of dropped segments.
-
-        A name that the catalog lists both as garbage and as a live segment is damage: its files
-        are kept. Rows are forgotten only once their files are gone (and the unlinks durable).
-        """
-        garbage = self.catalog.garbage()
-        if not garbage:
-            return
-        live = {s.name for s in self.catalog.segments()}
-        gone = []
-        for name in garbage:
-            if name in live:
-                continue
-            try:
-                for suffix in (".mov", ".faiss"):
-                    (self.path / "segments" / f"{name}{suffix}").unlink(missing_ok=True)
-            except OSError:
-                continue  # e.g. a folder by that name: keep the row, delete nothing else
-            gone.append(name)
-        fsync_dir(self.path / "segments")
-        with self.catalog.transaction():
-            self.catalog.forget_garbage(gone)
 
     # -- properties ----------------------------------------------------------------------
 
@@ -359,9 +215,7 @@ class Engine:
     def close(self) -> None:
         """Release file handles and the catalog connection."""
         with self._lock:
-            for fd in self._fds.values():
-                os.close(fd)
-            self._fds.clear()
+            self.reader.close()
             if self._vector_files is not None:
                 self._vector_files.close()
             self._index = None  # releases a memory-mapped index
@@ -410,7 +264,7 @@ class Engine:
         rebuilt = settings.get("catalog_id") != self.settings.get("catalog_id")
         if rebuilt:  # a rebuilt store: the same sequence numbers may now name other files
             for seq in list(self._segments):
-                self._close_fd(seq)
+                self.reader.forget(seq)
             self._segments = {}
         rebuild_all = (
             rebuilt
@@ -423,7 +277,7 @@ class Engine:
         if dim is not None and rebuild_all:
             self._track_vector_files(int(dim), segments)
             index, covered = indexing.open_index(
-                self, int(dim), str(settings["metric"]), spec, snap, live, gen
+                self._index_host, int(dim), str(settings["metric"]), spec, snap, live, gen
             )
             new = [s for s in segments.values() if s.seq > covered]
         else:
@@ -433,7 +287,7 @@ class Engine:
             for seg in new:
                 if seg.kind != "records":
                     continue
-                ids, vectors = self._load_vectors(seg, int(settings["dim"]))
+                ids, vectors = self.reader.load_vectors(seg, int(settings["dim"]))
                 keep = np.isin(ids, live)
                 loaded.append((ids[keep], vectors[keep]))
         # Everything is read: apply it.
@@ -447,39 +301,15 @@ class Engine:
         self._index = index
         self.settings = settings
         for seq in [s for s in self._segments if s not in segments]:
-            self._close_fd(seq)
-        self._segments = segments
+            self.reader.forget(seq)
+        self._segments = self.reader.segments = segments
         if dim is not None:
             self._track_vector_files(int(dim), segments)
         for seg in warm or new:
-            self._warm(seg)
-        self._packs.clear()
+            self.reader.warm(seg)
+        self.reader.clear_packs()
         self._metadata = None
         self._generation = gen
-
-    def _load_vectors(self, seg: SegmentRow, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        path = self._segment_file(seg.index_file)
-        try:
-            data = read_regular(path, limit=seg.index_bytes)
-        except LimitExceeded as e:
-            msg = f"Vector file {path.name} is larger than the catalog records; run `rebuild` (with the embedding model)."
-            raise ChecksumMismatch(msg) from e
-        except SegmentNotFound as e:
-            msg = f"Vector file {path.name} of segment {seg.seq} is missing; run `rebuild` (with the embedding model)."
-            raise SegmentNotFound(msg) from e
-        if len(data) != seg.index_bytes or hashlib.sha256(data).hexdigest() != seg.index_sha256:
-            msg = (
-                f"Vector file {path.name} fails its SHA-256 check; run `rebuild` (with the embedding model)."
-            )
-            raise ChecksumMismatch(msg)
-        return deserialize_vectors(data, dim)
-
-    def _segment_file(self, name: str) -> Path:
-        path = self.path / "segments" / name
-        if path.is_symlink():
-            msg = f"{path} is a symbolic link; refusing to follow it out of the store."
-            raise UnsafePath(msg)
-        return path
 
     @contextmanager
     def _writer(self, *, initial: bool = False, timeout: float | None = None) -> Iterator[None]:
@@ -525,83 +355,55 @@ class Engine:
         it (upsert).
 
         Returns:
-            The ids written, in input order (duplicates collapsed).
+            The ids written, each once, in the order of its last occurrence in the input.
 
         Raises:
             InvalidRecord: a record's id, text or metadata cannot be stored (nothing is written).
             InvalidVector: a vector has the wrong dimension or NaN/inf (nothing is written).
         """
-        if not isinstance(records, Sequence) or isinstance(records, (str, bytes)):
-            msg = f"records must be a list of Record, got {type(records).__name__}."
-            raise InvalidArgument(msg)
-        if len(records) == 0:
+        encoded, kept = encode_batch(records, vectors)
+        if not encoded:
             return []
-        for n, rec in enumerate(records):
-            if not isinstance(rec, Record):
-                msg = f"records[{n}] is a {type(rec).__name__}, not a Record(id, text, metadata)."
-                raise InvalidRecord(msg)
-        try:
-            vector_list = list(vectors) if not isinstance(vectors, np.ndarray) else vectors
-        except TypeError as e:
-            msg = f"vectors must be a list or array with one vector per record, got {type(vectors).__name__}."
-            raise InvalidArgument(msg) from e
-        if len(vector_list) != len(records):
-            msg = f"Got {len(records)} records and {len(vector_list)} vectors; pass one vector per record."
-            raise InvalidArgument(msg)
-        last = {r.id if isinstance(r.id, str) else None: i for i, r in enumerate(records)}
-        keep = [i for i, r in enumerate(records) if last.get(r.id if isinstance(r.id, str) else None) == i]
-        encoded = [encode_record(records[i]) for i in keep]
         with self._writer():
-            dim = self.dim or _vector_size(vector_list[0])
-            prepared = prepare_vectors([vector_list[i] for i in keep], dim, self.metric)
+            dim = self.dim or vector_size(kept[0])
+            prepared = prepare_vectors(kept, dim, self.metric)
             spec = IndexSpec.from_meta(self.settings.get("index"))
             if self.dim is None and spec.kind != "flat":
                 spec.new_index(dim, self.metric, 1)  # impossible settings fail before anything is written
             first_vid = int(self.catalog.get_meta("next_vector_id") or 0)
             vids = np.arange(first_vid, first_vid + len(encoded), dtype=np.int64)
             settings = {**self.settings, "dim": dim}
+            builder = SegmentBuilder(self.path / "tmp", self.profile, encoder=self.encoder, settings=settings)
             built: list[BuiltSegment] = []
             try:
-                seq = self.catalog.next_seq()
-                for start in range(0, len(encoded), self.segment_records):
-                    stop = start + self.segment_records
-                    builder = SegmentBuilder(
-                        self.path / "tmp", self.profile, encoder=self.encoder, settings=settings
-                    )
-                    name = f"{seq:08d}-{secrets.token_hex(4)}"
+                seq, per = self.catalog.next_seq(), self.segment_records
+                for start in range(0, len(encoded), per):
+                    stop = start + per
                     built.append(
                         builder.build_records(
-                            seq, name, encoded[start:stop], prepared[start:stop], vids[start:stop]
+                            seq, encoded[start:stop], prepared[start:stop], vids[start:stop]
                         )
                     )
                     seq += 1
-                self._publish(built)
-                rows = [
-                    RecordRow(
-                        enc.id,
-                        int(vids[i]),
-                        seg.seq,
-                        p.first_frame,
-                        p.frame_count,
-                        p.slot,
-                        len(enc.text_bytes),
-                        json.loads(enc.metadata_json),
-                    )
-                    for seg, start in zip(built, range(0, len(encoded), self.segment_records), strict=False)
-                    for i, (enc, p) in enumerate(
-                        zip(encoded[start:], seg.placements, strict=False), start=start
-                    )
-                ]
+                self._commit.publish(built)
+                rows = placed_rows(
+                    built,
+                    [
+                        (e.id, int(v), len(e.text_bytes), json.loads(e.metadata_json))
+                        for e, v in zip(encoded, vids, strict=True)
+                    ],
+                    per,
+                )
                 with self.catalog.transaction():
                     if self.dim is None:
                         self.catalog.set_meta("dim", dim)
                     for seg in built:
-                        self._record_segment(seg, len(seg.placements))
+                        self._commit.record(seg, len(seg.placements))
                     replaced = self.catalog.put_records(rows)
                     self.catalog.set_meta("next_vector_id", first_vid + len(encoded))
                     gen = self.catalog.bump_generation()
             except BaseException:
-                self._unpublish(built)
+                self._commit.unpublish(built)
                 raise
             self.settings["dim"] = dim
             if self._index is None:
@@ -611,12 +413,12 @@ class Engine:
             self._index.remove(replaced)
             self._index.add(vids, prepared)
             self._after_commit(gen, built)
-            indexing.after_add(self)
+            self._apply(indexing.after_add(self._index_host, self._index))
         return [e.id for e in encoded]
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete records by id; unknown ids are ignored. Returns how many were deleted."""
-        wanted = [i for i in dict.fromkeys(_id_list(ids)) if isinstance(i, str)]
+        wanted = [i for i in dict.fromkeys(id_list(ids)) if isinstance(i, str)]
         if not wanted:
             return 0
         with self._writer():
@@ -629,14 +431,14 @@ class Engine:
             )
             built: list[BuiltSegment] = []
             try:
-                built.append(builder.build_tombstones(seq, f"{seq:08d}-{secrets.token_hex(4)}", list(found)))
-                self._publish(built)
+                built.append(builder.build_tombstones(seq, list(found)))
+                self._commit.publish(built)
                 with self.catalog.transaction():
-                    self._record_segment(built[0], 0)
+                    self._commit.record(built[0], 0)
                     self.catalog.delete_records(list(found))
                     gen = self.catalog.bump_generation()
             except BaseException:
-                self._unpublish(built)
+                self._commit.unpublish(built)
                 raise
             if self._index is not None:
                 self._index.remove(list(found.values()))
@@ -653,55 +455,40 @@ class Engine:
             before = self.catalog.stats()
             old = list(self._segments.values())
             rows = list(self.catalog.iter_records())
+            builder = SegmentBuilder(
+                self.path / "tmp", self.profile, encoder=self.encoder, settings=self.settings
+            )
             built: list[BuiltSegment] = []
             try:
-                seq = self.catalog.next_seq()
-                for start in range(0, len(rows), self.segment_records):
-                    chunk = rows[start : start + self.segment_records]
+                seq, per = self.catalog.next_seq(), self.segment_records
+                for start in range(0, len(rows), per):  # read, encode and write a segment at a time
+                    chunk = rows[start : start + per]
                     records = self._read_rows(chunk)
                     encoded = [encode_record(records[r.id]) for r in chunk]
                     assert self._index is not None
                     vids = np.array([r.vector_id for r in chunk], dtype=np.int64)
-                    vectors = self._index.reconstruct(vids.tolist())
-                    builder = SegmentBuilder(
-                        self.path / "tmp", self.profile, encoder=self.encoder, settings=self.settings
-                    )
                     built.append(
-                        builder.build_records(
-                            seq, f"{seq:08d}-{secrets.token_hex(4)}", encoded, vectors, vids
-                        )
+                        builder.build_records(seq, encoded, self._index.reconstruct(vids.tolist()), vids)
                     )
                     seq += 1
-                self._publish(built)
-                new_rows = [
-                    RecordRow(
-                        r.id,
-                        r.vector_id,
-                        seg.seq,
-                        p.first_frame,
-                        p.frame_count,
-                        p.slot,
-                        r.text_bytes,
-                        r.metadata,
-                    )
-                    for seg, start in zip(built, range(0, len(rows), self.segment_records), strict=False)
-                    for r, p in zip(rows[start:], seg.placements, strict=False)
-                ]
+                self._commit.publish(built)
+                new_rows = placed_rows(
+                    built, [(r.id, r.vector_id, r.text_bytes, r.metadata) for r in rows], per
+                )
                 with self.catalog.transaction():
-                    self.catalog.drop_segments(s.seq for s in old)
-                    self.catalog.mark_garbage([s.name for s in old], "dropped")
+                    drop(self.catalog, old)
                     for seg in built:
-                        self._record_segment(seg, len(seg.placements))
+                        self._commit.record(seg, len(seg.placements))
                     self.catalog.put_records(new_rows)
                     gen = self.catalog.bump_generation()
             except BaseException:
-                self._unpublish(built)
+                self._commit.unpublish(built)
                 raise
             self._after_commit(gen, built)
             for dead in old:
-                self._close_fd(dead.seq)
-            self._delete_garbage()
-            indexing.after_compact(self)
+                self.reader.forget(dead.seq)
+            delete_garbage(self.path, self.catalog)
+            self._apply(indexing.after_compact(self._index_host, self._index))
             after = self.catalog.stats()
             return {
                 "video_bytes_before": before["video_bytes"],
@@ -711,67 +498,25 @@ class Engine:
                 "records": after["records"],
             }
 
-    def _publish(self, built: list[BuiltSegment]) -> None:
-        """Move finished segment files into ``segments/`` and make the renames durable.
-
-        Their names are committed as pending first: if this process dies before the write
-        commits, that committed row is what lets the next writer delete the files (nothing
-        the catalog does not name is ever deleted). The write's commit removes the row.
-        """
-        with self.catalog.transaction():
-            self.catalog.mark_garbage([seg.name for seg in built], "pending")
-        for seg in built:
-            for src in (seg.video_path, seg.index_path):
-                dst = self.path / "segments" / src.name
-                os.replace(src, dst)
-            seg.video_path = self.path / "segments" / seg.video_path.name
-            seg.index_path = self.path / "segments" / seg.index_path.name
-        fsync_dir(self.path / "segments")
-
-    def _unpublish(self, built: list[BuiltSegment]) -> None:
-        """Best-effort removal of the files of a write that did not commit.
-
-        Their pending rows stay until the files are surely gone: the next writer finishes the job.
-        """
-        for seg in built:
-            for name in (f"{seg.name}.mov", f"{seg.name}.faiss"):
-                for folder in ("tmp", "segments"):
-                    with suppress(OSError):
-                        (self.path / folder / name).unlink()
-        with suppress(MemvidError, OSError):
-            fsync_dir(self.path / "segments")
-            with self.catalog.transaction():
-                self.catalog.forget_garbage([seg.name for seg in built])
-
-    def _record_segment(self, seg: BuiltSegment, records: int) -> None:
-        row = SegmentRow(
-            seq=seg.seq,
-            name=seg.name,
-            kind=seg.kind,
-            profile=self.profile.name,
-            info=seg.info,
-            frame_count=len(seg.locations),
-            dict_frames=seg.dict_frames,
-            record_count=records,
-            video_bytes=seg.video_path.stat().st_size,
-            video_sha256=seg.video_sha256,
-            index_bytes=seg.index_path.stat().st_size,
-            index_sha256=seg.index_sha256,
-            created=seg.video_path.stat().st_mtime,
-        )
-        self.catalog.add_segment(row, list(zip(seg.locations, seg.frame_crcs, strict=False)))
-        self.catalog.forget_garbage([seg.name])  # committed with the segment: no longer pending
-
     def _after_commit(self, gen: int, built: list[BuiltSegment]) -> None:
         """Bring the in-memory view up to the commit this process just made."""
-        self._segments = {s.seq: s for s in self.catalog.segments()}
+        self._segments = self.reader.segments = {s.seq: s for s in self.catalog.segments()}
         if self.dim is not None:
             self._track_vector_files(int(self.dim), self._segments)
         for seg in built:
-            self._dicts[seg.seq] = seg.dictionary
-        self._packs.clear()
+            self.reader.remember_dictionary(seg.seq, seg.dictionary)
+        self.reader.clear_packs()
         self._metadata = None
         self._generation = gen
+
+    def _apply(self, outcome: indexing.Outcome) -> None:
+        """Take in what index maintenance did: its own commit, and a reload to serve a new index."""
+        if outcome.generation is not None:
+            self._generation = self._seen_generation = outcome.generation
+        if outcome.reload:
+            self._index = None  # rebuilt from the files (and the new snapshot) by the sync
+            self._generation = -1
+            self._sync()
 
     def _track_vector_files(self, dim: int, segments: Mapping[int, SegmentRow]) -> None:
         """Tell the exact-vector reader which segment vector files exist."""
@@ -797,7 +542,7 @@ class Engine:
         """The live records among ``ids``, in the order asked; unknown ids are skipped."""
         with self._lock:
             self._sync()
-            ids = [i for i in _id_list(ids) if isinstance(i, str)]
+            ids = [i for i in id_list(ids) if isinstance(i, str)]
             rows = self.catalog.records(ids)
             found = self._read_rows(list(rows.values()))
             return [found[i] for i in dict.fromkeys(ids) if i in found]
@@ -824,18 +569,9 @@ class Engine:
         with self._lock:
             self._sync()
             out = {}
-            wanted = [i for i in _id_list(ids) if isinstance(i, str)]
+            wanted = [i for i in id_list(ids) if isinstance(i, str)]
             for rid, row in self.catalog.records(wanted).items():
-                seg = self._segment(row.seq, rid)
-                (loc, _), *_ = self.catalog.frames(row.seq, row.first_frame, 1)
-                out[rid] = Location(
-                    id=rid,
-                    segment=f"segments/{seg.video_file}",
-                    frame=row.first_frame,
-                    frame_count=row.frame_count,
-                    timestamp=float(loc.pts * seg.info.time_base),
-                    slot=row.slot,
-                )
+                out[rid] = self.reader.locate(row)
             return out
 
     def frame_image(self, segment: str, frame: int) -> np.ndarray:
@@ -858,15 +594,7 @@ class Engine:
             if seg is None:
                 msg = f"No segment {segment!r} in {self.path}; `locate` (or the CLI's `search`) names them."
                 raise SegmentNotFound(msg)
-            if isinstance(frame, bool) or not 0 <= frame < seg.frame_count:
-                msg = f"Segment {seg.video_file} has frames 0..{seg.frame_count - 1}; got {frame!r}."
-                raise InvalidArgument(msg)
-            ((loc, crc),) = self.catalog.frames(seg.seq, frame, 1)
-            data = read_packet(self._fd(seg), loc)
-            if zlib.crc32(data) != crc:
-                msg = f"Frame {frame} of {seg.video_file}: video bytes fail their CRC-32; run `verify`."
-                raise ChecksumMismatch(msg)
-            return decode_packet(data, seg.info)
+            return self.reader.frame_image(seg, frame)
 
     def _read_rows(self, rows: Sequence[RecordRow]) -> dict[str, Record]:
         """Read rows' records from the video, decoding each pack once.
@@ -882,7 +610,7 @@ class Engine:
         rows_generation = None  # unknown for the caller's rows
         for attempt in range(SYNC_RETRIES):
             try:
-                return self._read_rows_once(rows)
+                return self.reader.read_rows(rows)
             except (SegmentNotFound, CorruptData):
                 current = self.catalog.generation()
                 if attempt == SYNC_RETRIES - 1 or rows_generation == self._generation == current:
@@ -892,114 +620,6 @@ class Engine:
                 rows_generation = self.catalog.generation()
                 rows = list(self.catalog.records([r.id for r in rows]).values())
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _read_rows_once(self, rows: Sequence[RecordRow]) -> dict[str, Record]:
-        out: dict[str, Record] = {}
-        for row in sorted(rows, key=lambda r: (r.seq, r.first_frame, r.slot)):
-            pack = self._pack(row)
-            if row.slot >= len(pack) or pack.record_id(row.slot) != row.id:
-                msg = f"Record {row.id!r}: the video frame {row.first_frame} of segment {row.seq} holds other records than the catalog says; run `verify`."
-                raise CorruptData(msg)
-            out[row.id] = pack.record(row.slot)
-        return out
-
-    def _pack(self, row: RecordRow) -> PackReader:
-        key = (row.seq, row.first_frame)
-        pack = self._packs.get(key)
-        if pack is None:
-            seg = self._segment(row.seq, row.id)
-            # A pack spanning several frames holds one record, whose size the (CRC-checked) row
-            # gives: a bomb declaring more is refused before anything is allocated for it.
-            limit = MAX_PACK_BYTES if row.frame_count == 1 else _entry_bytes(row) + 4096
-            try:
-                pack = self._decode_pack(seg, row.first_frame, row.frame_count, limit=limit)
-            except MemvidError as e:
-                msg = f"Record {row.id!r} in {seg.video_file} (frame {row.first_frame}): {e}"
-                raise type(e)(msg) from e
-            self._packs[key] = pack
-            if len(self._packs) > PACK_CACHE:
-                self._packs.popitem(last=False)
-        else:
-            self._packs.move_to_end(key)
-        return pack
-
-    def _segment(self, seq: int, record_id: str) -> SegmentRow:
-        seg = self._segments.get(seq)
-        if seg is None:
-            msg = f"Record {record_id!r} points at segment {seq}, which the catalog does not list; run `verify`."
-            raise CorruptData(msg)
-        return seg
-
-    def _decode_pack(
-        self, seg: SegmentRow, first: int, count: int, kind: int = KIND_RECORDS, limit: int = MAX_PACK_BYTES
-    ) -> PackReader:
-        body = self._read_body(seg, first, count, kind)
-        return PackReader(decompress(body, self._dictionary(seg), limit))
-
-    def _read_body(self, seg: SegmentRow, first: int, count: int, kind: int) -> bytes:
-        bodies = []
-        for i, (loc, crc) in enumerate(self.catalog.frames(seg.seq, first, count)):
-            header, body = parse_frame(self._frame_payload(seg, first + i, loc, crc))
-            if (header.kind, header.segment, header.frame, header.part, header.parts) != (
-                kind,
-                seg.seq,
-                first + i,
-                i,
-                count,
-            ):
-                msg = f"Frame {first + i} of {seg.video_file} is not the frame the catalog expects (kind {header.kind}, part {header.part}/{header.parts})."
-                raise CorruptData(msg)
-            bodies.append(body)
-        return b"".join(bodies)
-
-    def _frame_payload(
-        self, seg: SegmentRow, frame: int, loc: FrameLocation, crc: int, decoder: str | None = None
-    ) -> bytes:
-        data = read_packet(self._fd(seg), loc)
-        if zlib.crc32(data) != crc:
-            msg = f"Frame {frame} of {seg.video_file}: video bytes fail their CRC-32."
-            raise ChecksumMismatch(msg)
-        return qr.decode(decode_packet(data, seg.info), backend=decoder or self.decoder)
-
-    def _warm(self, seg: SegmentRow) -> None:
-        """Load a segment's dictionary up front so that a first read costs one frame decode.
-
-        A damaged segment must not stop the store from opening: the error surfaces (with the
-        record id) when a record of that segment is read, and ``verify`` reports it.
-        """
-        if seg.dict_frames and seg.seq not in self._dicts:
-            with suppress(MemvidError, OSError):
-                self._dictionary(seg)
-
-    def _dictionary(self, seg: SegmentRow) -> zstandard.ZstdCompressionDict | None:
-        if seg.seq not in self._dicts:
-            body = self._read_body(seg, 1, seg.dict_frames, KIND_DICTIONARY) if seg.dict_frames else b""
-            raw = decompress(body, None, MAX_DICTIONARY_BYTES) if body else b""
-            self._dicts[seg.seq] = zstandard.ZstdCompressionDict(raw) if raw else None
-        return self._dicts[seg.seq]
-
-    def _fd(self, seg: SegmentRow) -> int:
-        fd = self._fds.get(seg.seq)
-        if fd is not None:
-            self._fds.move_to_end(seg.seq)
-            return fd
-        path = self._segment_file(seg.video_file)
-        try:
-            fd = open_regular(path)
-        except SegmentNotFound as e:
-            msg = f"Video file {path.name} is missing from {self.path / 'segments'}; its records cannot be read. Run `verify`."
-            raise SegmentNotFound(msg) from e
-        self._fds[seg.seq] = fd
-        if len(self._fds) > MAX_OPEN_FILES:
-            _, old = self._fds.popitem(last=False)
-            os.close(old)
-        return fd
-
-    def _close_fd(self, seq: int) -> None:
-        fd = self._fds.pop(seq, None)
-        if fd is not None:
-            os.close(fd)
-        self._dicts.pop(seq, None)
 
     # -- searching -----------------------------------------------------------------------
 
@@ -1054,19 +674,9 @@ class Engine:
     def _record_ids_of(self, vids: list[int]) -> list[str | None]:
         """Record ids of live vector ids, from the in-memory map, filled from the catalog on a miss."""
         assert self._index is not None
-        id_map = self._record_ids
-        if id_map is None or len(id_map) > 2 * len(self._index) + 1024:
-            id_map = self._record_ids = RecordIds()  # first use, or mostly deleted: start afresh
-        names = id_map.lookup(vids)
-        if None in names:  # records committed since the map was last filled
-            id_map.extend(self.catalog.record_ids_after(id_map.last))
-            names = id_map.lookup(vids)
-        if None in names:  # below ``last`` yet not held (a rebuild that numbered vectors anew)
-            missing = [v for v, n in zip(vids, names, strict=True) if n is None]
-            rows = self.catalog.records_by_vector_ids(missing)
-            id_map.extend([(v, row.id) for v, row in rows.items()])
-            names = id_map.lookup(vids)
-        return names
+        if self._record_ids is None or len(self._record_ids) > 2 * len(self._index) + 1024:
+            self._record_ids = RecordIds()  # first use, or mostly deleted: start afresh
+        return self._record_ids.resolve(vids, self.catalog)
 
     def _nearest(
         self, query: Any, k: int, filter: Filter | None, search_params: Mapping[str, int] | None
@@ -1112,7 +722,7 @@ class Engine:
         """Stored vectors (normalised under cosine) of live records."""
         with self._lock:
             self._sync()
-            found = self.catalog.vector_ids([i for i in _id_list(ids) if isinstance(i, str)])
+            found = self.catalog.vector_ids([i for i in id_list(ids) if isinstance(i, str)])
             if self._index is None or not found:
                 return {}
             mat = self._index.reconstruct(list(found.values()))
@@ -1164,8 +774,8 @@ class Engine:
                 metric=self.metric,
                 model=self.model,
                 profile=self.profile.name,
-                index_type=indexing.describe(self),
-                index=indexing.info(self),
+                index_type=indexing.describe(self._index, self.settings),
+                index=indexing.info(self._index, self.settings),
                 vectors_in_index=len(self._index) if self._index is not None else 0,
                 catalog_bytes=sum(
                     p.stat().st_size for p in self.path.glob(Catalog.FILE + "*") if p.is_file()
@@ -1177,11 +787,16 @@ class Engine:
 
     def verify(self, *, cross_check: bool = True) -> VerifyReport:
         """Decode every frame, check every checksum and compare the video with the catalog."""
-        from .verify import verify_store
-
         with self._lock:
             self._sync()
-            report = verify_store(self, cross_check=cross_check)
+            report = verify_store(
+                self.catalog,
+                self.reader,
+                dim=self.dim,
+                vectors_in_index=len(self._index) if self._index is not None else 0,
+                unknown_files=self.unknown_files(),
+                cross_check=cross_check,
+            )
             snap = self.settings.get("index_snapshot")
             problem = indexing.check_snapshot(self.path, snap)
             if problem is not None:
@@ -1198,12 +813,7 @@ class Engine:
         """
         with self._lock:
             self._sync()
-            known = {s.name for s in self._segments.values()} | set(self.catalog.garbage())
-            return [
-                f"segments/{p.name}"
-                for p in sorted((self.path / "segments").iterdir())
-                if p.suffix in (".mov", ".faiss") and p.stem not in known
-            ]
+            return unknown_files(self.path, self.catalog)
 
     def quarantine(self) -> list[str]:
         """Move the files ``unknown_files`` lists into ``quarantine/``; returns where each went.
@@ -1212,11 +822,7 @@ class Engine:
         records should be live).
         """
         with self._writer():
-            moved = []
-            for name in self.unknown_files():
-                dst = move_aside(self.path / name, self.path / "quarantine")
-                moved.append(f"{name} -> quarantine/{dst.name}")
-            return moved
+            return quarantine(self.path, self.catalog)
 
     def build_index(
         self, index: str | None = None, index_options: Mapping[str, Any] | None = None
@@ -1244,41 +850,8 @@ class Engine:
                 self._search_opts = {k: v for k, v in spec.options.items() if k in SEARCH_KEYS}
             if self.dim is not None and spec.kind != "flat":
                 spec.new_index(int(self.dim), self.metric, 1)
-            indexing.rebuild(self, spec, retrain=True, force=True)
-            return indexing.info(self)
+            self._apply(indexing.rebuild(self._index_host, self._index, spec, retrain=True, force=True))
+            return indexing.info(self._index, self.settings)
 
 
-def _id_list(ids: Any) -> list[Any]:
-    """``ids`` as a list; a bare string (which would iterate as characters) is refused."""
-    if isinstance(ids, (str, bytes)):
-        msg = f"Pass a list of ids, not a single string: [{ids!r:.60}]."
-        raise InvalidArgument(msg)
-    try:
-        return list(ids)
-    except TypeError as e:
-        msg = f"ids must be a list of strings, got {type(ids).__name__}."
-        raise InvalidArgument(msg) from e
-
-
-def _vector_size(vector: Any) -> int:
-    """The dimension of a store's first vector."""
-    try:
-        return int(np.asarray(vector, dtype=np.float32).size)
-    except (TypeError, ValueError) as e:
-        msg = f"Each vector must be a sequence of numbers: {e}"
-        raise InvalidVector(msg) from e
-
-
-def _entry_bytes(row: RecordRow) -> int:
-    """Size of a record's entry in an uncompressed pack, from its catalog row."""
-    meta = json.dumps(row.metadata, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return (
-        4
-        + 12
-        + len(row.id.encode("utf-8", "surrogatepass"))
-        + len(meta.encode("utf-8", "surrogatepass"))
-        + row.text_bytes
-    )
-
-
-__all__ = ["Engine", "Hit", "Location", "Problem", "VerifyReport"]
+__all__ = ["Engine", "Hit"]

@@ -13,46 +13,79 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 from . import qr
-from .catalog import Catalog, _record_row
+from .catalog import Catalog, RecordRow, SegmentRow
 from .errors import MemvidError, UnsupportedFormat
 from .files import sha256_regular
 from .frames import parse_frame
-
-if TYPE_CHECKING:
-    from .catalog import RecordRow
-    from .store import Engine, VerifyReport
+from .reader import SegmentReader
 
 
-def verify_store(engine: Engine, *, cross_check: bool = True) -> VerifyReport:
-    """Check every byte the catalog refers to; see the module docstring."""
-    from .store import Problem, VerifyReport
+@dataclass
+class Problem:
+    """One thing ``verify`` found wrong."""
 
+    file: str
+    message: str
+    record_id: str | None = None
+    frame: int | None = None
+    # What fixes it: "rebuild" (damage), "upgrade" (written by a newer format: rebuild would not
+    # understand it either) or "quarantine" (a file the catalog does not know).
+    action: str = "rebuild"
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify`` checked and what it found."""
+
+    records_checked: int = 0
+    frames_checked: int = 0
+    frames_cross_checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+
+def verify_store(
+    catalog: Catalog,
+    reader: SegmentReader,
+    *,
+    dim: int | None,
+    vectors_in_index: int,
+    unknown_files: list[str],
+    cross_check: bool = True,
+) -> VerifyReport:
+    """Check every byte the catalog refers to; see the module docstring.
+
+    ``reader.segments`` are the live segments (the caller has caught up with the catalog);
+    ``vectors_in_index`` is what the in-memory index holds, ``unknown_files`` what the store
+    folder holds that the catalog does not name.
+    """
     report = VerifyReport()
     # The cross-check uses any other available decoder: zbar for a zxing store, zxing for a zbar one.
-    others = [d for d in qr.available_decoders() if d != engine.decoder]
+    others = [d for d in qr.available_decoders() if d != reader.decoder]
     second = others[0] if cross_check and others else None
     report.problems += [
-        Problem(Catalog.FILE, f"SQLite integrity check: {p}") for p in engine.catalog.integrity_problems()
+        Problem(Catalog.FILE, f"SQLite integrity check: {p}") for p in catalog.integrity_problems()
     ]
     rows_by_seq: dict[int, list[RecordRow]] = defaultdict(list)
-    for raw in engine.catalog.db.execute("SELECT * FROM records ORDER BY seq, first_frame, slot"):
-        try:
-            row = _record_row(raw)
-        except MemvidError as e:  # one bad row is reported; the others are still checked
-            rid = raw[0] if isinstance(raw[0], str) else repr(raw[0])
-            report.problems.append(Problem(Catalog.FILE, f"record unreadable: {e}", rid))
+    for rid, row, error in catalog.check_records():  # one bad row is reported, the rest checked
+        if row is None:
+            report.problems.append(Problem(Catalog.FILE, f"record unreadable: {error}", rid))
             continue
         rows_by_seq[row.seq].append(row)
-    for seq in sorted(set(rows_by_seq) - set(engine._segments)):
+    for seq in sorted(set(rows_by_seq) - set(reader.segments)):
         report.problems += [
             Problem(Catalog.FILE, f"record points at segment {seq}, which the catalog does not list", r.id)
             for r in rows_by_seq[seq]
         ]
-    for seg in engine._segments.values():
-        video = engine.path / "segments" / seg.video_file
+    for seg in reader.segments.values():
+        video = reader.root / "segments" / seg.video_file
         try:
             size, digest = sha256_regular(video)
         except MemvidError as e:
@@ -63,36 +96,36 @@ def verify_store(engine: Engine, *, cross_check: bool = True) -> VerifyReport:
             continue
         if size != seg.video_bytes or digest != seg.video_sha256:
             report.problems.append(Problem(seg.video_file, "video file fails its size/SHA-256 check"))
-        table = engine.catalog.frames_problem(seg.seq)
+        table = catalog.frames_problem(seg.seq)
         if table is not None:
             report.problems.append(Problem(Catalog.FILE, table))
         try:
-            frames = engine.catalog.frames(seg.seq, 0, seg.frame_count)
+            frames = catalog.frames(seg.seq, 0, seg.frame_count)
         except MemvidError as e:
             report.problems.append(Problem(Catalog.FILE, f"frame table of {seg.video_file}: {e}"))
             frames = []
         for n, (loc, crc) in enumerate(frames):
             report.frames_checked += 1
             try:
-                payload = engine._frame_payload(seg, n, loc, crc)
+                payload = reader.frame_payload(seg, n, loc, crc)
                 parse_frame(payload)
                 if second is not None:
-                    other = engine._frame_payload(seg, n, loc, crc, decoder=second)
+                    other = reader.frame_payload(seg, n, loc, crc, decoder=second)
                     report.frames_cross_checked += 1
                     if other != payload:
                         report.problems.append(
                             Problem(
-                                seg.video_file, f"decoders disagree ({engine.decoder} vs {second})", frame=n
+                                seg.video_file, f"decoders disagree ({reader.decoder} vs {second})", frame=n
                             )
                         )
             except MemvidError as e:
                 report.problems.append(Problem(seg.video_file, str(e), frame=n, action=_action(e)))
-        _verify_vectors(engine, seg, rows_by_seq[seg.seq], report)
-        engine._packs.clear()
+        _verify_vectors(reader, dim, seg, rows_by_seq[seg.seq], report)
+        reader.clear_packs()
         for row in rows_by_seq[seg.seq]:
             report.records_checked += 1
             try:
-                record = engine._read_rows([row])[row.id]
+                record = reader.read_rows([row])[row.id]
                 stored = json.dumps(record.metadata, sort_keys=True)
                 if stored != json.dumps(row.metadata, sort_keys=True):
                     report.problems.append(
@@ -121,13 +154,12 @@ def verify_store(engine: Engine, *, cross_check: bool = True) -> VerifyReport:
             "what the catalog committed.",
             action="quarantine",
         )
-        for name in engine.unknown_files()
+        for name in unknown_files
     ]
-    live = engine.catalog.count()
-    in_index = len(engine._index) if engine._index is not None else 0
-    if live != in_index:
+    live = catalog.count()
+    if live != vectors_in_index:
         report.problems.append(
-            Problem("(index)", f"the in-memory index holds {in_index} vectors for {live} live records")
+            Problem("(index)", f"the in-memory index holds {vectors_in_index} vectors for {live} live records")
         )
     return report
 
@@ -137,16 +169,14 @@ def _action(e: MemvidError) -> str:
     return "upgrade" if isinstance(e, UnsupportedFormat) else "rebuild"
 
 
-def _verify_vectors(engine: Engine, seg: object, rows: list[RecordRow], report: VerifyReport) -> None:
+def _verify_vectors(
+    reader: SegmentReader, dim: int | None, seg: SegmentRow, rows: list[RecordRow], report: VerifyReport
+) -> None:
     """The segment's vector file passes the same checks a reader applies, and holds every live id."""
-    from .catalog import SegmentRow
-    from .store import Problem
-
-    assert isinstance(seg, SegmentRow)
-    if engine.dim is None:
+    if dim is None:
         return
     try:
-        ids, _ = engine._load_vectors(seg, int(engine.dim))
+        ids, _ = reader.load_vectors(seg, int(dim))
     except MemvidError as e:
         report.problems.append(Problem(seg.index_file, str(e)))
         return
@@ -156,3 +186,6 @@ def _verify_vectors(engine: Engine, seg: object, rows: list[RecordRow], report: 
         for r in rows
         if r.vector_id not in held
     ]
+
+
+__all__ = ["Problem", "VerifyReport", "verify_store"]

@@ -29,6 +29,7 @@ SUMMARY = [
     ("rebuild: hostile files refused (nothing written)", "rebuild: hostile files refused", None),
     ("catalogs not ours refused, every video kept", "catalog not ours: videos kept / stores", None),
     ("fuzz cases run (only MemvidError escaped)", "fuzz_cases", None),
+    ("model steps compared (every answer equal to the reference model's)", "model steps compared", None),
     ("hostile stores refused / crafted", "hostile_refused", "hostile_crafted"),
     ("stress operations run / errors", "stress_ops", "stress_errors"),
     ("bad-input calls refused, store unchanged", "bad_inputs_refused", None),

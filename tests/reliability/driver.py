@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from langchain_memvid.engine import Engine, MemvidError, Record, StoreLocked, rebuild_store
+from langchain_memvid.engine import Engine, MemvidError, Record, StoreLocked, catalog_db, rebuild_store
 from langchain_memvid.engine import catalog as catalog_mod
 from langchain_memvid.engine import segments as segments_mod
 
@@ -79,7 +79,7 @@ def install_kill_hook(target: str, n: int, when: str, log_fd: int) -> None:
     elif target == "write_video":
         segments_mod.write_video = wrap(segments_mod.write_video)
     elif target == "commit":
-        cls = catalog_mod._Transaction
+        cls = catalog_db.Transaction
         cls.__exit__ = wrap(cls.__exit__)  # type: ignore[method-assign]
     elif target == "add_segment":
         catalog_mod.Catalog.add_segment = wrap(catalog_mod.Catalog.add_segment)  # type: ignore[method-assign]

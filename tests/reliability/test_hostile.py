@@ -38,7 +38,8 @@ from langchain_memvid.engine import (
     frames,
     rebuild_store,
 )
-from langchain_memvid.engine.catalog import Catalog, _row_crc
+from langchain_memvid.engine.catalog import Catalog
+from langchain_memvid.engine.catalog_rows import row_crc
 
 from . import stats
 from .common import DIM, REPO
@@ -90,7 +91,7 @@ def reseal(store: Path, files: bool = True) -> None:
                     (len(data), hashlib.sha256(data).hexdigest(), seq),
                 )
         for r in db.execute("SELECT * FROM records").fetchall():
-            crc = _row_crc(*r[:8])
+            crc = row_crc(*r[:8])
             db.execute("UPDATE records SET crc32 = ? WHERE id = ?", (crc, r[0]))
         db.execute("DELETE FROM checksums")
         catalog._backfill_checksums()

@@ -292,7 +292,7 @@ def test_available_backends():
 def test_missing_qrcode_raises_backend_unavailable(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "qrcode", None)
     assert qr.available_encoders() == ["zxing"]
-    with pytest.raises(BackendUnavailable, match=r'pip install "langchain-memvid\[qr-alt\]"'):
+    with pytest.raises(BackendUnavailable, match=r'pip install "langchain-qrvideo\[qr-alt\]"'):
         qr.encode(b"x", backend="qrcode")
 
 
@@ -303,7 +303,7 @@ def test_missing_pyzbar_raises_backend_unavailable(monkeypatch: pytest.MonkeyPat
     assert qr.available_decoders() == ["zxing"]
     with pytest.raises(BackendUnavailable, match="apt-get install libzbar0") as info:
         qr.decode(qr.encode(b"x"), backend="zbar")
-    assert "langchain-memvid[qr-alt]" in str(info.value)
+    assert "langchain-qrvideo[qr-alt]" in str(info.value)
 
 
 @needs_zbar

@@ -16,6 +16,7 @@ import pytest
 
 from langchain_memvid.engine import Engine, Record, segments
 from langchain_memvid.engine.catalog import Catalog
+from langchain_memvid.engine.commit import SegmentCommit
 
 from .conftest import add, fake_embed_one, file_digests, store_files
 
@@ -83,13 +84,13 @@ ADD_FAILURES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "write_video-before": ("segments.write_video", lambda orig: _fail(OSError(5, "I/O error"))),
     "write_video-partial": ("segments.write_video", lambda orig: _partial_video),
     "vector-file": ("segments.serialize_vectors", lambda orig: _fail(MemoryError())),
-    "publish-before": ("Engine._publish", lambda orig: _fail(OSError(5, "rename failed"))),
-    "publish-after": ("Engine._publish", lambda orig: _fail_after(orig, OSError(5, "fsync failed"))),
+    "publish-before": ("SegmentCommit.publish", lambda orig: _fail(OSError(5, "rename failed"))),
+    "publish-after": ("SegmentCommit.publish", lambda orig: _fail_after(orig, OSError(5, "fsync failed"))),
     "put_records": ("Catalog.put_records", lambda orig: _fail(RuntimeError("catalog write failed"))),
     "put_records-after": ("Catalog.put_records", lambda orig: _fail_after(orig, Crash())),
     "bump_generation": ("Catalog.bump_generation", lambda orig: _fail_after(orig, Crash())),
 }
-_TARGETS = {"segments": segments, "Engine": Engine, "Catalog": Catalog}
+_TARGETS = {"segments": segments, "SegmentCommit": SegmentCommit, "Catalog": Catalog}
 
 
 @pytest.mark.parametrize("step", list(ADD_FAILURES))
@@ -118,7 +119,7 @@ def test_failed_add_leaves_no_trace(
 
 @pytest.mark.parametrize(
     "target",
-    ["Catalog.delete_records", "Catalog.bump_generation", "Engine._publish"],
+    ["Catalog.delete_records", "Catalog.bump_generation", "SegmentCommit.publish"],
 )
 def test_failed_delete_leaves_no_trace(
     seeded: Engine,
@@ -142,7 +143,7 @@ def test_failed_delete_leaves_no_trace(
 
 @pytest.mark.parametrize(
     "target",
-    ["Catalog.drop_segments", "Catalog.put_records", "Engine._publish", "segments.write_video"],
+    ["Catalog.drop_segments", "Catalog.put_records", "SegmentCommit.publish", "segments.write_video"],
 )
 def test_failed_compact_leaves_the_old_segments_in_charge(
     seeded: Engine,

@@ -169,10 +169,10 @@ def test_a_catalog_file_replaced_under_a_writer_is_refused(stored: Path):
 _CRASH = """
 import os, signal, sys
 import numpy as np
-from langchain_memvid.engine import Engine, Record, store
+from langchain_memvid.engine import Engine, Record, commit
 path, op = sys.argv[1], sys.argv[2]
 engine = Engine(path, lock_timeout=30)
-store.Engine._record_segment = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+commit.SegmentCommit.record = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
 if op == "add":
     engine.add([Record("ghost", "never acknowledged")], np.ones((1, 8), np.float32))
 else:
@@ -282,7 +282,7 @@ def test_rebuild_stops_at_a_segment_from_a_newer_format(
     assert "upgrade it before anything else" in result.output
 
     before = _store_bytes(stored)
-    with pytest.raises(UnsupportedFormat, match="Upgrade langchain-memvid"):
+    with pytest.raises(UnsupportedFormat, match="Upgrade langchain-qrvideo"):
         rebuild_store(stored)
     assert _store_bytes(stored) == before, "rebuild changed a store it cannot fully read"
     (stored / Catalog.FILE).unlink()

@@ -28,8 +28,8 @@ from langchain_memvid.engine import (
     UnsafePath,
     qr,
     rebuild_store,
-    store,
 )
+from langchain_memvid.engine import reader as reader_module
 
 from .conftest import HAS_FFPROBE, add, fake_embed, fake_embed_one, segment_files, store_files
 
@@ -238,7 +238,7 @@ def test_segments_are_real_video(
 class _CountingReads:
     def __init__(self) -> None:
         self.calls: list[tuple[int, int]] = []
-        self.original = store.read_packet
+        self.original = reader_module.read_packet
 
     def __call__(self, fd: int, location: object) -> bytes:
         data = self.original(fd, location)
@@ -255,7 +255,7 @@ def test_reading_one_record_reads_only_its_frames(
     add(open_engine(), records)
 
     counter = _CountingReads()
-    monkeypatch.setattr(store, "read_packet", counter)
+    monkeypatch.setattr(reader_module, "read_packet", counter)
     reader = open_engine()
     (seg,) = reader.catalog.segments()
     assert seg.dict_frames >= 1, "this corpus is large enough for a trained dictionary"

@@ -21,7 +21,7 @@ from langchain_memvid.engine import (
     Record,
     rebuild_store,
 )
-from langchain_memvid.engine.catalog import _row_crc
+from langchain_memvid.engine.catalog_rows import row_crc
 
 from .conftest import add, fake_embed, fake_embed_one
 
@@ -200,7 +200,7 @@ def test_catalog_pointing_at_the_wrong_slot_never_returns_another_record(
     row = db.execute("SELECT * FROM records WHERE id = 'r03'").fetchone()
     rid, vid, seq, first, count, slot, size, meta, _ = row
     other_slot = slot + 1 if slot == 0 else slot - 1
-    crc = _row_crc(rid, vid, seq, first, count, other_slot, size, meta)
+    crc = row_crc(rid, vid, seq, first, count, other_slot, size, meta)
     db.execute("UPDATE records SET slot = ?, crc32 = ? WHERE id = 'r03'", (other_slot, crc))
     db.commit()
     db.close()

@@ -1,0 +1,273 @@
+"""The segment reader: catalog rows -> video packets -> QR payloads -> packs -> records.
+
+One positioned read per frame, checked three times (the packet's CRC-32 from the catalog, the
+payload's own CRC-32 after the QR decode, the record id at its slot after decompression). It keeps
+what makes a second read cheap: open file descriptors (bounded), decoded packs (bounded) and each
+segment's zstd dictionary. It knows nothing of commits or search; the ``Engine`` tells it which
+segments are live (``segments``) and forgets a segment's state when a commit drops it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zlib
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import zstandard
+
+from . import qr
+from .catalog import Catalog, RecordRow, SegmentRow
+from .errors import (
+    ChecksumMismatch,
+    CorruptData,
+    InvalidArgument,
+    LimitExceeded,
+    MemvidError,
+    SegmentNotFound,
+    UnsafePath,
+)
+from .files import open_regular, read_regular
+from .frames import KIND_DICTIONARY, KIND_RECORDS, MAX_PACK_BYTES, decompress, parse_frame
+from .records import PackReader, Record
+from .vector_files import deserialize_vectors
+from .video import FrameLocation, decode_packet, read_packet
+
+MAX_OPEN_FILES = 64
+PACK_CACHE = 32
+MAX_DICTIONARY_BYTES = 16 << 20
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a record lives in the video: file, frame(s), timestamp and slot in its pack."""
+
+    id: str
+    segment: str
+    frame: int
+    frame_count: int
+    timestamp: float
+    slot: int
+
+
+class SegmentReader:
+    """Reads records, frames and vector files of the live segments of one store folder.
+
+    Not thread-safe: the engine serialises calls.
+    """
+
+    def __init__(self, root: Path, catalog: Catalog, decoder: str = "zxing") -> None:
+        self.root = root
+        self.catalog = catalog
+        self.decoder = decoder
+        self.segments: Mapping[int, SegmentRow] = {}  # the live segments, set by the engine
+        self._fds: OrderedDict[int, int] = OrderedDict()
+        self._packs: OrderedDict[tuple[int, int], PackReader] = OrderedDict()
+        self._dicts: dict[int, zstandard.ZstdCompressionDict | None] = {}
+
+    # -- state ---------------------------------------------------------------------------
+
+    def forget(self, seq: int) -> None:
+        """Drop what is held for a segment (its file descriptor and dictionary)."""
+        fd = self._fds.pop(seq, None)
+        if fd is not None:
+            os.close(fd)
+        self._dicts.pop(seq, None)
+
+    def clear_packs(self) -> None:
+        """Forget decoded packs: after a commit, a slot may hold another record."""
+        self._packs.clear()
+
+    def remember_dictionary(self, seq: int, dictionary: zstandard.ZstdCompressionDict | None) -> None:
+        """Keep the dictionary a writer just trained, so its first read decodes no dictionary frame."""
+        self._dicts[seq] = dictionary
+
+    def close(self) -> None:
+        """Close every file descriptor."""
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+        self._packs.clear()
+
+    def warm(self, seg: SegmentRow) -> None:
+        """Load a segment's dictionary up front so that a first read costs one frame decode.
+
+        A damaged segment must not stop the store from opening: the error surfaces (with the
+        record id) when a record of that segment is read, and ``verify`` reports it.
+        """
+        if seg.dict_frames and seg.seq not in self._dicts:
+            with suppress(MemvidError, OSError):
+                self._dictionary(seg)
+
+    # -- records -------------------------------------------------------------------------
+
+    def read_rows(self, rows: Sequence[RecordRow]) -> dict[str, Record]:
+        """The records the rows point at, each pack decoded once; any failed check raises.
+
+        Raises:
+            CorruptData: a check failed (the message names the record, file and frame).
+            SegmentNotFound: a row's video file is missing.
+        """
+        out: dict[str, Record] = {}
+        for row in sorted(rows, key=lambda r: (r.seq, r.first_frame, r.slot)):
+            pack = self._pack(row)
+            if row.slot >= len(pack) or pack.record_id(row.slot) != row.id:
+                msg = f"Record {row.id!r}: the video frame {row.first_frame} of segment {row.seq} holds other records than the catalog says; run `verify`."
+                raise CorruptData(msg)
+            out[row.id] = pack.record(row.slot)
+        return out
+
+    def _pack(self, row: RecordRow) -> PackReader:
+        key = (row.seq, row.first_frame)
+        pack = self._packs.get(key)
+        if pack is None:
+            seg = self.segment(row.seq, row.id)
+            # A pack spanning several frames holds one record, whose size the (CRC-checked) row
+            # gives: a bomb declaring more is refused before anything is allocated for it.
+            limit = MAX_PACK_BYTES if row.frame_count == 1 else _entry_bytes(row) + 4096
+            try:
+                body = self._read_body(seg, row.first_frame, row.frame_count, KIND_RECORDS)
+                pack = PackReader(decompress(body, self._dictionary(seg), limit))
+            except MemvidError as e:
+                msg = f"Record {row.id!r} in {seg.video_file} (frame {row.first_frame}): {e}"
+                raise type(e)(msg) from e
+            self._packs[key] = pack
+            if len(self._packs) > PACK_CACHE:
+                self._packs.popitem(last=False)
+        else:
+            self._packs.move_to_end(key)
+        return pack
+
+    def segment(self, seq: int, record_id: str) -> SegmentRow:
+        """The live segment a record row points at."""
+        seg = self.segments.get(seq)
+        if seg is None:
+            msg = f"Record {record_id!r} points at segment {seq}, which the catalog does not list; run `verify`."
+            raise CorruptData(msg)
+        return seg
+
+    def _read_body(self, seg: SegmentRow, first: int, count: int, kind: int) -> bytes:
+        bodies = []
+        for i, (loc, crc) in enumerate(self.catalog.frames(seg.seq, first, count)):
+            header, body = parse_frame(self.frame_payload(seg, first + i, loc, crc))
+            if (header.kind, header.segment, header.frame, header.part, header.parts) != (
+                kind,
+                seg.seq,
+                first + i,
+                i,
+                count,
+            ):
+                msg = f"Frame {first + i} of {seg.video_file} is not the frame the catalog expects (kind {header.kind}, part {header.part}/{header.parts})."
+                raise CorruptData(msg)
+            bodies.append(body)
+        return b"".join(bodies)
+
+    def _dictionary(self, seg: SegmentRow) -> zstandard.ZstdCompressionDict | None:
+        if seg.seq not in self._dicts:
+            body = self._read_body(seg, 1, seg.dict_frames, KIND_DICTIONARY) if seg.dict_frames else b""
+            raw = decompress(body, None, MAX_DICTIONARY_BYTES) if body else b""
+            self._dicts[seg.seq] = zstandard.ZstdCompressionDict(raw) if raw else None
+        return self._dicts[seg.seq]
+
+    def locate(self, row: RecordRow) -> Location:
+        """Where a record row points: its video file, first frame and that frame's timestamp."""
+        seg = self.segment(row.seq, row.id)
+        (loc, _), *_ = self.catalog.frames(row.seq, row.first_frame, 1)
+        return Location(
+            id=row.id,
+            segment=f"segments/{seg.video_file}",
+            frame=row.first_frame,
+            frame_count=row.frame_count,
+            timestamp=float(loc.pts * seg.info.time_base),
+            slot=row.slot,
+        )
+
+    # -- frames --------------------------------------------------------------------------
+
+    def frame_payload(
+        self, seg: SegmentRow, frame: int, loc: FrameLocation, crc: int, decoder: str | None = None
+    ) -> bytes:
+        """The QR payload of one frame: one positioned read, the packet's CRC-32, one decode."""
+        data = read_packet(self._fd(seg), loc)
+        if zlib.crc32(data) != crc:
+            msg = f"Frame {frame} of {seg.video_file}: video bytes fail their CRC-32."
+            raise ChecksumMismatch(msg)
+        return qr.decode(decode_packet(data, seg.info), backend=decoder or self.decoder)
+
+    def frame_image(self, seg: SegmentRow, frame: int) -> np.ndarray:
+        """The grayscale image of one frame, as stored (its packet checked, not its QR symbol)."""
+        if isinstance(frame, bool) or not 0 <= frame < seg.frame_count:
+            msg = f"Segment {seg.video_file} has frames 0..{seg.frame_count - 1}; got {frame!r}."
+            raise InvalidArgument(msg)
+        ((loc, crc),) = self.catalog.frames(seg.seq, frame, 1)
+        data = read_packet(self._fd(seg), loc)
+        if zlib.crc32(data) != crc:
+            msg = f"Frame {frame} of {seg.video_file}: video bytes fail their CRC-32; run `verify`."
+            raise ChecksumMismatch(msg)
+        return decode_packet(data, seg.info)
+
+    def _fd(self, seg: SegmentRow) -> int:
+        fd = self._fds.get(seg.seq)
+        if fd is not None:
+            self._fds.move_to_end(seg.seq)
+            return fd
+        path = self.segment_file(seg.video_file)
+        try:
+            fd = open_regular(path)
+        except SegmentNotFound as e:
+            msg = f"Video file {path.name} is missing from {self.root / 'segments'}; its records cannot be read. Run `verify`."
+            raise SegmentNotFound(msg) from e
+        self._fds[seg.seq] = fd
+        if len(self._fds) > MAX_OPEN_FILES:
+            _, old = self._fds.popitem(last=False)
+            os.close(old)
+        return fd
+
+    def segment_file(self, name: str) -> Path:
+        """``segments/name``, refused when it is a symbolic link."""
+        path = self.root / "segments" / name
+        if path.is_symlink():
+            msg = f"{path} is a symbolic link; refusing to follow it out of the store."
+            raise UnsafePath(msg)
+        return path
+
+    # -- vector files ----------------------------------------------------------------------
+
+    def load_vectors(self, seg: SegmentRow, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of a segment's vector file, after its size and SHA-256 check."""
+        path = self.segment_file(seg.index_file)
+        try:
+            data = read_regular(path, limit=seg.index_bytes)
+        except LimitExceeded as e:
+            msg = f"Vector file {path.name} is larger than the catalog records; run `rebuild` (with the embedding model)."
+            raise ChecksumMismatch(msg) from e
+        except SegmentNotFound as e:
+            msg = f"Vector file {path.name} of segment {seg.seq} is missing; run `rebuild` (with the embedding model)."
+            raise SegmentNotFound(msg) from e
+        if len(data) != seg.index_bytes or hashlib.sha256(data).hexdigest() != seg.index_sha256:
+            msg = (
+                f"Vector file {path.name} fails its SHA-256 check; run `rebuild` (with the embedding model)."
+            )
+            raise ChecksumMismatch(msg)
+        return deserialize_vectors(data, dim)
+
+
+def _entry_bytes(row: RecordRow) -> int:
+    """Size of a record's entry in an uncompressed pack, from its catalog row."""
+    meta = json.dumps(row.metadata, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return (
+        4
+        + 12
+        + len(row.id.encode("utf-8", "surrogatepass"))
+        + len(meta.encode("utf-8", "surrogatepass"))
+        + row.text_bytes
+    )
+
+
+__all__ = ["Location", "SegmentReader"]
