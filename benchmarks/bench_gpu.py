@@ -41,7 +41,7 @@ from bench_index import (
     write_vector_files,
 )
 
-from langchain_memvid.engine.faiss_helpers import gpu_status
+from langchain_memvid.engine.search.faiss_helpers import gpu_status
 
 
 def figures(index: Any, q: np.ndarray, truth: np.ndarray) -> dict[str, Any]:

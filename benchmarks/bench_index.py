@@ -43,10 +43,10 @@ import faiss
 import numpy as np
 
 from langchain_memvid.engine import Engine, Record
-from langchain_memvid.engine.index import VectorIndex, new_main
-from langchain_memvid.engine.index_spec import IndexSpec
-from langchain_memvid.engine.vector_files import VectorFiles, serialize_vectors
-from langchain_memvid.engine.vectors import prepare_query
+from langchain_memvid.engine.search.index import VectorIndex, new_main
+from langchain_memvid.engine.search.index_spec import IndexSpec
+from langchain_memvid.engine.search.vector_files import VectorFiles, serialize_vectors
+from langchain_memvid.engine.search.vectors import prepare_query
 
 RESULTS = Path(__file__).parent / "results"
 DIM = 384
@@ -340,8 +340,8 @@ def bench_kind(
 _OPEN_SNIPPET = r"""
 import gc, json, sys, time
 import faiss, numpy as np
-from langchain_memvid.engine.index import VectorIndex
-from langchain_memvid.engine.index_spec import IndexSpec
+from langchain_memvid.engine.search.index import VectorIndex
+from langchain_memvid.engine.search.index_spec import IndexSpec
 
 def rss():
     out = {}

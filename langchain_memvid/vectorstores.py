@@ -28,6 +28,7 @@ from langchain_memvid.engine import (
     StoreConfigMismatch,
     StoreNotFound,
     VerifyReport,
+    id_list,
 )
 from langchain_memvid.splitting import neighbor_filter, reading_position
 
@@ -355,7 +356,7 @@ class MemvidVectorStore(VectorStore):
         _reject_extra(kwargs, "add_documents")
         docs = list(documents)
         if ids is not None:
-            ids = _id_list(ids, "add_documents")
+            ids = id_list(ids, "add_documents")
         if ids is not None and len(ids) != len(docs):
             msg = f"Got {len(ids)} ids and {len(docs)} documents; pass one id per document."
             raise ValueError(msg)
@@ -393,7 +394,7 @@ class MemvidVectorStore(VectorStore):
         if ids is None:
             msg = "delete needs a list of ids; to drop the whole store, delete its folder."
             raise ValueError(msg)
-        self._engine.delete(_id_list(ids, "delete"))
+        self._engine.delete(id_list(ids, "delete"))
         return True
 
     # -- reading -----------------------------------------------------------------------------
@@ -407,7 +408,7 @@ class MemvidVectorStore(VectorStore):
                 only there).
             CorruptData: A frame fails its checksum or does not decode.
         """
-        return [_to_document(r) for r in self._engine.get(_id_list(ids, "get_by_ids"))]
+        return [_to_document(r) for r in self._engine.get(id_list(ids, "get_by_ids"))]
 
     def locate(self, ids: Sequence[str]) -> dict[str, Location]:
         """Where each stored id lives in the video: segment file, frame number and timestamp.
@@ -418,7 +419,7 @@ class MemvidVectorStore(VectorStore):
         Raises:
             InvalidArgument: `ids` is a single string rather than a list.
         """
-        return self._engine.locate(_id_list(ids, "locate"))
+        return self._engine.locate(id_list(ids, "locate"))
 
     def get_neighbors(
         self, document: Document, window: int = 1, *, filter: Filter | None = None
@@ -753,18 +754,6 @@ def _open_existing(path: Path, metric: str | None, profile: str, options: dict[s
 def _to_document(record: Record) -> Document:
     # Deep copy: the engine caches decoded records, and callers may mutate what they get back.
     return Document(id=record.id, page_content=record.text, metadata=copy.deepcopy(record.metadata))
-
-
-def _id_list(ids: Any, method: str) -> list[Any]:
-    """`ids` as a list; a bare string, which would iterate as its characters, is refused."""
-    if isinstance(ids, (str, bytes, bytearray)):
-        msg = f"{method}() takes a list of ids, not a single string; pass [{ids!r:.60}]."
-        raise InvalidArgument(msg)
-    try:
-        return list(ids)
-    except TypeError as e:
-        msg = f"{method}() takes a list of ids, got {type(ids).__name__}."
-        raise InvalidArgument(msg) from e
 
 
 def _final_id(position: int, given: Any, document: Document) -> Any:

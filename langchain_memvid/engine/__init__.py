@@ -1,12 +1,15 @@
 """The storage engine: records -> compressed packs -> QR frames -> video segments, plus FAISS and a catalog.
 
 It knows nothing of LangChain. ``Engine`` is the whole public surface; the rest of the package is
-a thin face over it. ``docs/format.md`` specifies the bytes on disk.
+a thin face over it. ``docs/format.md`` specifies the bytes on disk. The rooms (one job each; see
+docs/architecture.md): ``codec/`` (bytes <-> QR frames <-> video packets), ``storage/`` (the
+store folder: segment files, reads, the commit), ``catalog/`` (what is live), ``search/``
+(vectors, the FAISS index, filters); ``store.py`` orchestrates them.
 """
 
 from __future__ import annotations
 
-from .errors import (
+from langchain_memvid.engine.errors import (
     BackendUnavailable,
     ChecksumMismatch,
     CorruptData,
@@ -28,18 +31,20 @@ from .errors import (
     UnsafePath,
     UnsupportedFormat,
 )
-from .filters import Filter, compile_filter
+
+from .codec.records import Record, id_list
 from .profiles import LOSSLESS, PROFILES, ROBUST, Profile, get_profile
-from .reader import Location
 from .rebuild import RebuildReport, rebuild_store
-from .records import Record
+from .search.filters import Filter, compile_filter
+from .search.vectors import METRICS
+from .storage.reader import Location
 from .store import Engine, Hit
-from .vectors import METRICS
 from .verify import Problem, VerifyReport
 
 __all__ = [
     "Engine",
     "Record",
+    "id_list",
     "Hit",
     "Location",
     "VerifyReport",

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .catalog import Catalog
-from .errors import CorruptData, NotAStore, StoreConfigMismatch, StoreNotFound
-from .files import refuse_links
-from .index_spec import IndexSpec
+from langchain_memvid.engine.catalog.catalog import Catalog
+from langchain_memvid.engine.errors import CorruptData, NotAStore, StoreConfigMismatch, StoreNotFound
+from langchain_memvid.engine.search.index_spec import IndexSpec
+from langchain_memvid.engine.storage.files import refuse_links
 
 # What a store folder may hold before its catalog exists (a creation that never finished).
 _OWN_NAMES = ("segments", "tmp", "LOCK", "index", "quarantine")

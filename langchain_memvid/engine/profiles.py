@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import InvalidArgument
+from langchain_memvid.engine.errors import InvalidArgument
 
 
 @dataclass(frozen=True)

@@ -36,9 +36,21 @@ import filelock
 import numpy as np
 import zstandard
 
-from . import qr
-from .catalog import Catalog, RecordRow, SegmentRow, check_name
-from .errors import (
+from langchain_memvid.engine.catalog.catalog import Catalog, RecordRow, SegmentRow, check_name
+from langchain_memvid.engine.codec import qr
+from langchain_memvid.engine.codec.frames import (
+    FORMAT_VERSION,
+    KIND_DICTIONARY,
+    KIND_RECORDS,
+    KIND_SEGMENT_HEADER,
+    KIND_TOMBSTONES,
+    FrameHeader,
+    decompress,
+    parse_frame,
+)
+from langchain_memvid.engine.codec.records import Record, unpack_entries
+from langchain_memvid.engine.codec.video import FrameLocation, VideoInfo, decode_packet, probe, scan_packets
+from langchain_memvid.engine.errors import (
     CorruptData,
     InvalidArgument,
     LimitExceeded,
@@ -49,21 +61,16 @@ from .errors import (
     UnsafePath,
     UnsupportedFormat,
 )
-from .files import check_regular, fsync_dir, move_aside, read_regular, refuse_links, sha256_regular
-from .frames import (
-    FORMAT_VERSION,
-    KIND_DICTIONARY,
-    KIND_RECORDS,
-    KIND_SEGMENT_HEADER,
-    KIND_TOMBSTONES,
-    FrameHeader,
-    decompress,
-    parse_frame,
+from langchain_memvid.engine.search.vector_files import deserialize_vectors
+from langchain_memvid.engine.search.vectors import prepare_vectors
+from langchain_memvid.engine.storage.files import (
+    check_regular,
+    fsync_dir,
+    move_aside,
+    read_regular,
+    refuse_links,
+    sha256_regular,
 )
-from .records import Record, unpack_entries
-from .vector_files import deserialize_vectors
-from .vectors import prepare_vectors
-from .video import FrameLocation, VideoInfo, decode_packet, probe, scan_packets
 
 EmbedFn = Callable[[Sequence[str]], Any]
 MAX_SCAN_BYTES = 4 << 30  # a video read whole to find its PNG frames; larger ones are only demuxed
@@ -530,7 +537,7 @@ def _write_vector_file(
     root: Path, seg: _Segment, ids: np.ndarray, vectors: np.ndarray, metric: str, report: RebuildReport
 ) -> None:
     """Replace a segment's vector file atomically (temp file, fsync, rename); a damaged one is kept aside."""
-    from .vector_files import serialize_vectors
+    from langchain_memvid.engine.search.vector_files import serialize_vectors
 
     final = root / "segments" / f"{seg.name}.faiss"
     tmp = root / "tmp" / f"{seg.name}.faiss"

@@ -5,7 +5,7 @@ Layout (all paths relative to the store folder, so a store can be copied or sync
     catalog.sqlite          the source of truth for what is live
     segments/NAME.mov       QR frames: the only place record text is stored
     segments/NAME.faiss     the segment's vectors, written with FAISS's own writer
-    index/GEN-TOKEN.faiss   the trained approximate index, when the store has one (see indexing.py)
+    index/GEN-TOKEN.faiss   the trained approximate index, when the store has one (see search/indexing.py)
     tmp/                    files of a write in progress; deleted by the next writer
     quarantine/             segment files the catalog does not know, moved aside (never deleted)
     LOCK                    the cross-process write lock
@@ -30,18 +30,9 @@ from typing import Any
 import filelock
 import numpy as np
 
-from . import indexing
-from .catalog import Catalog, RecordRow, SegmentRow
-from .commit import (
-    SegmentCommit,
-    collect_garbage,
-    delete_garbage,
-    drop,
-    placed_rows,
-    quarantine,
-    unknown_files,
-)
-from .errors import (
+from langchain_memvid.engine.catalog.catalog import Catalog, RecordRow, SegmentRow
+from langchain_memvid.engine.codec.records import Record, encode_batch, encode_record, id_list
+from langchain_memvid.engine.errors import (
     ChecksumMismatch,
     CorruptData,
     InvalidArgument,
@@ -50,18 +41,27 @@ from .errors import (
     StoreLocked,
     StoreReplaced,
 )
-from .filters import Filter, compile_filter
-from .index import VectorIndex
-from .index_spec import SEARCH_KEYS, IndexSpec
-from .opening import check_index_choice, check_settings, has_catalog, open_folder
-from .profiles import get_profile
-from .reader import Location, SegmentReader
-from .record_ids import RecordIds
-from .records import Record, encode_batch, encode_record, id_list
-from .segments import BuiltSegment, SegmentBuilder
-from .vector_files import VectorFiles
-from .vectors import check_metric, prepare_query, prepare_vectors, vector_size
-from .verify import Problem, VerifyReport, verify_store
+from langchain_memvid.engine.opening import check_index_choice, check_settings, has_catalog, open_folder
+from langchain_memvid.engine.profiles import get_profile
+from langchain_memvid.engine.search import indexing
+from langchain_memvid.engine.search.filters import Filter, compile_filter
+from langchain_memvid.engine.search.index import VectorIndex
+from langchain_memvid.engine.search.index_spec import SEARCH_KEYS, IndexSpec
+from langchain_memvid.engine.search.record_ids import RecordIds
+from langchain_memvid.engine.search.vector_files import VectorFiles
+from langchain_memvid.engine.search.vectors import check_metric, prepare_query, prepare_vectors, vector_size
+from langchain_memvid.engine.storage.commit import (
+    SegmentCommit,
+    collect_garbage,
+    delete_garbage,
+    drop,
+    placed_rows,
+    quarantine,
+    unknown_files,
+)
+from langchain_memvid.engine.storage.reader import Location, SegmentReader
+from langchain_memvid.engine.storage.segments import BuiltSegment, SegmentBuilder
+from langchain_memvid.engine.verify import Problem, VerifyReport, verify_store
 
 SEGMENT_RECORDS = 4096  # records per segment when one call writes many: bounds memory while writing
 SYNC_RETRIES = 8  # a reader catching up while compactions delete files starts over this often

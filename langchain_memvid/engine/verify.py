@@ -15,12 +15,12 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from . import qr
-from .catalog import Catalog, RecordRow, SegmentRow
-from .errors import MemvidError, UnsupportedFormat
-from .files import sha256_regular
-from .frames import parse_frame
-from .reader import SegmentReader
+from langchain_memvid.engine.catalog.catalog import Catalog, RecordRow, SegmentRow
+from langchain_memvid.engine.codec import qr
+from langchain_memvid.engine.codec.frames import parse_frame
+from langchain_memvid.engine.errors import MemvidError, UnsupportedFormat
+from langchain_memvid.engine.storage.files import sha256_regular
+from langchain_memvid.engine.storage.reader import SegmentReader
 
 
 @dataclass

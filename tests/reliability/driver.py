@@ -33,9 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from langchain_memvid.engine import Engine, MemvidError, Record, StoreLocked, catalog_db, rebuild_store
+from langchain_memvid.engine import Engine, MemvidError, Record, StoreLocked, rebuild_store
 from langchain_memvid.engine import catalog as catalog_mod
-from langchain_memvid.engine import segments as segments_mod
+from langchain_memvid.engine.catalog import db as catalog_db
+from langchain_memvid.engine.storage import segments as segments_mod
 
 from .common import DIM, check_record, log_line, meta_for, text_for, vector_for
 

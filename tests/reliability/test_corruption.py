@@ -24,8 +24,7 @@ import numpy as np
 import pytest
 
 from langchain_memvid.engine import Engine, MemvidError, Record, rebuild_store
-from langchain_memvid.engine import segments as segments_mod
-from langchain_memvid.engine import store as store_mod
+from langchain_memvid.engine.storage import segments as segments_mod
 
 from . import stats
 from .common import DIM
@@ -59,7 +58,7 @@ def build_template(path: Path) -> tuple[Path, dict[str, Record]]:
     """
     names = itertools.count(0xA0000000)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(store_mod, "secrets", SimpleNamespace(token_hex=lambda n: f"{next(names):08x}"))
+        mp.setattr(segments_mod, "secrets", SimpleNamespace(token_hex=lambda n: f"{next(names):08x}"))
         mp.setattr(segments_mod, "time", SimpleNamespace(time=lambda: 1_700_000_000.0))
         return _fill_template(path)
 

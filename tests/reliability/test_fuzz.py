@@ -21,14 +21,14 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from langchain_memvid.engine import Engine, MemvidError, Record, rebuild_store
-from langchain_memvid.engine.frames import (
+from langchain_memvid.engine.codec.frames import (
     KIND_RECORDS,
     FrameHeader,
     build_frame,
     decompress,
     parse_frame,
 )
-from langchain_memvid.engine.records import PackReader, encode_record, pack_entries, unpack_entries
+from langchain_memvid.engine.codec.records import PackReader, encode_record, pack_entries, unpack_entries
 
 from . import stats
 from .common import DIM

@@ -35,11 +35,11 @@ from langchain_memvid.engine import (
     Record,
     UnsafePath,
     UnsupportedFormat,
-    frames,
     rebuild_store,
 )
-from langchain_memvid.engine.catalog import Catalog
-from langchain_memvid.engine.catalog_rows import row_crc
+from langchain_memvid.engine.catalog.catalog import Catalog
+from langchain_memvid.engine.catalog.rows import row_crc
+from langchain_memvid.engine.codec import frames
 
 from . import stats
 from .common import DIM, REPO
@@ -191,7 +191,7 @@ def test_package_source_never_unpickles_evals_or_imports_by_name() -> None:
     assert not hits, hits
     # Vector files are read with FAISS's own reader (from bytes or a file), never unpickled.
     readers = re.compile(r"faiss\.(deserialize_index|read_index)\(")
-    assert any(readers.search(p.read_text()) for p in (PACKAGE / "engine").glob("*.py"))
+    assert any(readers.search(p.read_text()) for p in (PACKAGE / "engine").rglob("*.py"))
 
 
 def test_open_read_verify_rebuild_run_no_unpickler_or_eval(

@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from langchain_memvid.engine import Engine, Record
-from langchain_memvid.engine.reader import MAX_OPEN_FILES
+from langchain_memvid.engine.storage.reader import MAX_OPEN_FILES
 
 from . import stats
 from .common import DIM, WORDS

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from langchain_memvid.engine import Engine, Record, rebuild_store
-from langchain_memvid.engine.filters import compile_filter
+from langchain_memvid.engine.search.filters import compile_filter
 
 from . import stats
 from .common import DIM

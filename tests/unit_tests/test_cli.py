@@ -21,7 +21,8 @@ from click.testing import CliRunner
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from langchain_memvid.cli import cli
-from langchain_memvid.engine import Engine, qr
+from langchain_memvid.engine import Engine
+from langchain_memvid.engine.codec import qr
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "examples" / "data"
@@ -314,7 +315,7 @@ def test_bad_usage_exits_2(tmp_path: Path, args: list[str]) -> None:
 
 
 def test_version_and_help_in_a_subprocess() -> None:
-    assert "version" in run("--version").stdout
+    assert run("--version").stdout.startswith("lcmemvid (langchain-qrvideo) ")
     out = run("-h").stdout
     for command in COMMANDS:
         assert command in out

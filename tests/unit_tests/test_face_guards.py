@@ -20,9 +20,9 @@ from langchain_core.embeddings import Embeddings
 from langchain_memvid import MemvidRetriever, MemvidVectorStore
 from langchain_memvid.cli import cli
 from langchain_memvid.engine import CorruptData, InvalidArgument, InvalidRecord, compile_filter
-from langchain_memvid.engine import records as records_module
-from langchain_memvid.engine.filters import MAX_FILTER_DEPTH
-from langchain_memvid.engine.records import MAX_METADATA_DEPTH, PackReader
+from langchain_memvid.engine.codec import records as records_module
+from langchain_memvid.engine.codec.records import MAX_METADATA_DEPTH, PackReader
+from langchain_memvid.engine.search.filters import MAX_FILTER_DEPTH
 
 # -- helpers --------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Tests for the metadata filter compiler (langchain_memvid.engine.filters)."""
+"""Tests for the metadata filter compiler (langchain_memvid.engine.search.filters)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from langchain_memvid.engine import filters
 from langchain_memvid.engine.errors import InvalidArgument, MemvidError
-from langchain_memvid.engine.filters import SUPPORTED_OPERATORS, compile_filter
+from langchain_memvid.engine.search import filters
+from langchain_memvid.engine.search.filters import SUPPORTED_OPERATORS, compile_filter
 
 
 def matches(flt: Any, metadata: Mapping[str, Any]) -> bool:

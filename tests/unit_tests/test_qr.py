@@ -1,4 +1,4 @@
-"""Tests for langchain_memvid.engine.qr: exact byte round trips through every backend pair."""
+"""Tests for langchain_memvid.engine.codec.qr: exact byte round trips through every backend pair."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import zxingcpp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from langchain_memvid.engine import qr
+from langchain_memvid.engine.codec import qr
 from langchain_memvid.engine.errors import (
     BackendUnavailable,
     FrameUnreadable,

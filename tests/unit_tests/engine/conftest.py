@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langchain_memvid.engine import Engine, Record, qr
+from langchain_memvid.engine import Engine, Record
+from langchain_memvid.engine.codec import qr
 
 DIM = 8
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from langchain_memvid.engine import Engine, Record, segments
-from langchain_memvid.engine.catalog import Catalog
-from langchain_memvid.engine.commit import SegmentCommit
+from langchain_memvid.engine import Engine, Record
+from langchain_memvid.engine.catalog.catalog import Catalog
+from langchain_memvid.engine.storage import segments
+from langchain_memvid.engine.storage.commit import SegmentCommit
 
 from .conftest import add, fake_embed_one, file_digests, store_files
 

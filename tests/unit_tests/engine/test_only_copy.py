@@ -31,11 +31,11 @@ from langchain_memvid.engine import (
     StoreReplaced,
     UnsafePath,
     UnsupportedFormat,
-    frames,
     rebuild_store,
-    segments,
 )
-from langchain_memvid.engine.catalog import Catalog
+from langchain_memvid.engine.catalog.catalog import Catalog
+from langchain_memvid.engine.codec import frames
+from langchain_memvid.engine.storage import segments
 
 from .conftest import add, fake_embed_one
 
@@ -169,7 +169,8 @@ def test_a_catalog_file_replaced_under_a_writer_is_refused(stored: Path):
 _CRASH = """
 import os, signal, sys
 import numpy as np
-from langchain_memvid.engine import Engine, Record, commit
+from langchain_memvid.engine import Engine, Record
+from langchain_memvid.engine.storage import commit
 path, op = sys.argv[1], sys.argv[2]
 engine = Engine(path, lock_timeout=30)
 commit.SegmentCommit.record = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 import zstandard
 
-from langchain_memvid.engine import Engine, Record, frames, qr
-from langchain_memvid.engine.records import EncodedRecord, encode_record, unpack_entries
-from langchain_memvid.engine.segments import train_dictionary
+from langchain_memvid.engine import Engine, Record
+from langchain_memvid.engine.codec import frames, qr
+from langchain_memvid.engine.codec.records import EncodedRecord, encode_record, unpack_entries
+from langchain_memvid.engine.storage.segments import train_dictionary
 
 from .conftest import add
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import av
 import pytest
 
-from langchain_memvid.engine import CorruptData, Engine, Record, qr, rebuild_store
-from langchain_memvid.engine.frames import parse_frame
-from langchain_memvid.engine.video import decode_packet, probe, scan_packets
+from langchain_memvid.engine import CorruptData, Engine, Record, rebuild_store
+from langchain_memvid.engine.codec import qr
+from langchain_memvid.engine.codec.frames import parse_frame
+from langchain_memvid.engine.codec.video import decode_packet, probe, scan_packets
 
 from .conftest import HAS_FFMPEG, HAS_QRCODE, HAS_ZBAR, add
 from .test_roundtrip import TORTURE_TEXTS, assert_records_equal

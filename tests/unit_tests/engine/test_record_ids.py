@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from langchain_memvid.engine import Engine, Record
-from langchain_memvid.engine.record_ids import RecordIds
+from langchain_memvid.engine.search.record_ids import RecordIds
 
 from .conftest import add, fake_embed_one
 

@@ -26,10 +26,10 @@ from langchain_memvid.engine import (
     Record,
     SegmentNotFound,
     UnsafePath,
-    qr,
     rebuild_store,
 )
-from langchain_memvid.engine import reader as reader_module
+from langchain_memvid.engine.codec import qr
+from langchain_memvid.engine.storage import reader as reader_module
 
 from .conftest import HAS_FFPROBE, add, fake_embed, fake_embed_one, segment_files, store_files
 

@@ -21,7 +21,7 @@ from langchain_memvid.engine import (
     Record,
     rebuild_store,
 )
-from langchain_memvid.engine.catalog_rows import row_crc
+from langchain_memvid.engine.catalog.rows import row_crc
 
 from .conftest import add, fake_embed, fake_embed_one
 

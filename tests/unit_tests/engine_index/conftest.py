@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from langchain_memvid.engine import Engine, Record
-from langchain_memvid.engine.faiss_helpers import gpu_status
+from langchain_memvid.engine.search.faiss_helpers import gpu_status
 
 DIM = 16
 N = 400

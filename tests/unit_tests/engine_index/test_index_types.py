@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from langchain_memvid.engine import Engine, Record
-from langchain_memvid.engine.vectors import prepare_vectors
+from langchain_memvid.engine.search.vectors import prepare_vectors
 
 from .conftest import DIM, KINDS, NEEDS_GPU, N, clustered, exact_top, metric_of, records
 

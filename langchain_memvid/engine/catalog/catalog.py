@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .catalog_db import Connection, Transaction
-from .catalog_rows import (
+from langchain_memvid.engine.catalog.db import Connection, Transaction
+from langchain_memvid.engine.catalog.rows import (
     MAX_FILE_BYTES,
     MAX_PACKET_BYTES,
     RecordRow,
@@ -41,15 +41,15 @@ from .catalog_rows import (
     segment_crc,
     segment_row,
 )
-from .errors import (
+from langchain_memvid.engine.codec.frames import FORMAT_VERSION
+from langchain_memvid.engine.codec.video import FrameLocation
+from langchain_memvid.engine.errors import (
     ChecksumMismatch,
     CorruptData,
     MemvidError,
     UnsupportedFormat,
 )
-from .files import open_regular
-from .frames import FORMAT_VERSION
-from .video import FrameLocation
+from langchain_memvid.engine.storage.files import open_regular
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (

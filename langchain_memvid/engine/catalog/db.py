@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .errors import (
+from langchain_memvid.engine.errors import (
     CorruptData,
     DiskFull,
     InvalidArgument,

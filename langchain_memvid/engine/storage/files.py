@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import LimitExceeded, SegmentNotFound, UnsafePath
+from langchain_memvid.engine.errors import LimitExceeded, SegmentNotFound, UnsafePath
 
 MAX_VECTOR_FILE_BYTES = 16 << 30  # a vector file is read whole; refuse anything larger
 

@@ -31,13 +31,20 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .catalog import Catalog, SegmentRow
-from .commit import install
-from .errors import ChecksumMismatch, CorruptData, InvalidArgument, MemvidError, SegmentNotFound, UnsafePath
-from .files import sha256_regular
-from .index import VectorIndex, VectorSource, empty_like, new_main
-from .index_spec import IndexSpec
-from .reader import SegmentReader
+from langchain_memvid.engine.catalog.catalog import Catalog, SegmentRow
+from langchain_memvid.engine.errors import (
+    ChecksumMismatch,
+    CorruptData,
+    InvalidArgument,
+    MemvidError,
+    SegmentNotFound,
+    UnsafePath,
+)
+from langchain_memvid.engine.search.index import VectorIndex, VectorSource, empty_like, new_main
+from langchain_memvid.engine.search.index_spec import IndexSpec
+from langchain_memvid.engine.storage.commit import install
+from langchain_memvid.engine.storage.files import sha256_regular
+from langchain_memvid.engine.storage.reader import SegmentReader
 
 FOLDER = "index"
 _NAME = re.compile(r"[0-9a-f]{8,16}-[0-9a-f]{8}\.faiss")

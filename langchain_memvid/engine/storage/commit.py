@@ -17,10 +17,10 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from .catalog import Catalog, RecordRow, SegmentRow
-from .errors import MemvidError
-from .files import fsync_dir, fsync_file, move_aside
-from .segments import BuiltSegment
+from langchain_memvid.engine.catalog.catalog import Catalog, RecordRow, SegmentRow
+from langchain_memvid.engine.errors import MemvidError
+from langchain_memvid.engine.storage.files import fsync_dir, fsync_file, move_aside
+from langchain_memvid.engine.storage.segments import BuiltSegment
 
 
 def write_durably(path: Path, data: bytes) -> None:

@@ -25,10 +25,8 @@ from typing import Any
 import numpy as np
 import zstandard
 
-from . import qr
-from .errors import CorruptData
-from .files import fsync_file, sha256_regular
-from .frames import (
+from langchain_memvid.engine.codec import qr
+from langchain_memvid.engine.codec.frames import (
     FORMAT_VERSION,
     KIND_DICTIONARY,
     KIND_RECORDS,
@@ -39,10 +37,12 @@ from .frames import (
     build_frame,
     split_body,
 )
-from .profiles import Profile
-from .records import EncodedRecord
-from .vector_files import serialize_vectors
-from .video import FrameLocation, VideoInfo, raise_if_disk_full, write_video
+from langchain_memvid.engine.codec.records import EncodedRecord
+from langchain_memvid.engine.codec.video import FrameLocation, VideoInfo, raise_if_disk_full, write_video
+from langchain_memvid.engine.errors import CorruptData
+from langchain_memvid.engine.profiles import Profile
+from langchain_memvid.engine.search.vector_files import serialize_vectors
+from langchain_memvid.engine.storage.files import fsync_file, sha256_regular
 
 DICT_MIN_TEXT_BYTES = 32 << 10  # below this a dictionary costs more frames than it saves
 DICT_MIN_RECORDS = 16

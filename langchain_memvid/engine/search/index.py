@@ -27,9 +27,15 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .errors import InvalidArgument
-from .faiss_helpers import faiss_reason, find_hnsw, find_inner, gpu_status, with_ids
-from .index_spec import (
+from langchain_memvid.engine.errors import InvalidArgument
+from langchain_memvid.engine.search.faiss_helpers import (
+    faiss_reason,
+    find_hnsw,
+    find_inner,
+    gpu_status,
+    with_ids,
+)
+from langchain_memvid.engine.search.index_spec import (
     DEFAULT_EF_SEARCH,
     DEFAULT_EXACT_MAX,
     KINDS,
@@ -41,8 +47,20 @@ from .index_spec import (
     auto_pq_m,
     check_search_params,
 )
-from .vector_files import VectorFiles, check_vector_file, deserialize_vectors, serialize_vectors
-from .vectors import METRICS, UNIT_TOLERANCE, check_metric, flat_index, prepare_query, prepare_vectors
+from langchain_memvid.engine.search.vector_files import (
+    VectorFiles,
+    check_vector_file,
+    deserialize_vectors,
+    serialize_vectors,
+)
+from langchain_memvid.engine.search.vectors import (
+    METRICS,
+    UNIT_TOLERANCE,
+    check_metric,
+    flat_index,
+    prepare_query,
+    prepare_vectors,
+)
 
 __all__ = [
     "GPU_MAX_K",

@@ -13,7 +13,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .errors import InvalidArgument, InvalidVector
+from langchain_memvid.engine.errors import InvalidArgument, InvalidVector
 
 METRICS = ("cosine", "ip", "l2")
 _faiss: Any = faiss  # the parts of FAISS its type stubs lack

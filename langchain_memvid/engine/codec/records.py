@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import CorruptData, InvalidArgument, InvalidRecord, LimitExceeded
+from langchain_memvid.engine.errors import CorruptData, InvalidArgument, InvalidRecord, LimitExceeded
 
 MAX_ID_BYTES = 4096
 MAX_TEXT_BYTES = 1 << 30  # 1 GiB: far beyond any document chunk, small enough to refuse crafted sizes
@@ -291,23 +291,26 @@ class PackReader:
         return Record(rid, text, metadata)
 
 
-def id_list(ids: Any) -> list[Any]:
+def id_list(ids: Any, method: str | None = None) -> list[Any]:
     """``ids`` as a list; a bare string (which would iterate as characters) is refused.
+
+    ``method`` names the call in the message (the LangChain face passes its verb).
 
     >>> id_list(("a", "b"))
     ['a', 'b']
-    >>> id_list("b1")
+    >>> id_list("b1", "delete")
     Traceback (most recent call last):
     ...
-    langchain_memvid.engine.errors.InvalidArgument: Pass a list of ids, not a single string: ['b1'].
+    langchain_memvid.engine.errors.InvalidArgument: delete() takes a list of ids, not a single string; pass ['b1'].
     """
-    if isinstance(ids, (str, bytes)):
-        msg = f"Pass a list of ids, not a single string: [{ids!r:.60}]."
+    where = f"{method}() takes" if method else "Pass"
+    if isinstance(ids, (str, bytes, bytearray)):
+        msg = f"{where} a list of ids, not a single string; pass [{ids!r:.60}]."
         raise InvalidArgument(msg)
     try:
         return list(ids)
     except TypeError as e:
-        msg = f"ids must be a list of strings, got {type(ids).__name__}."
+        msg = f"{where} a list of ids, got {type(ids).__name__}."
         raise InvalidArgument(msg) from e
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import faiss
 
-from .errors import CorruptData, InvalidArgument
-from .faiss_helpers import faiss_reason, find_hnsw
+from langchain_memvid.engine.errors import CorruptData, InvalidArgument
+from langchain_memvid.engine.search.faiss_helpers import faiss_reason, find_hnsw
 
 KINDS = ("flat", "ivf", "ivfpq", "hnsw", "lsh")
 SEARCH_KEYS = ("nprobe", "efSearch", "refine", "exact_max")

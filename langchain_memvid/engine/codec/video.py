@@ -22,8 +22,8 @@ import av
 import cv2
 import numpy as np
 
-from .errors import CorruptData, DiskFull, FrameUnreadable
-from .profiles import Profile
+from langchain_memvid.engine.errors import CorruptData, DiskFull, FrameUnreadable
+from langchain_memvid.engine.profiles import Profile
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .catalog import Catalog
+    from langchain_memvid.engine.catalog.catalog import Catalog
 
 
 class RecordIds:

@@ -21,8 +21,8 @@ from itertools import accumulate
 
 import zstandard
 
-from .errors import ChecksumMismatch, CorruptData, LimitExceeded, UnsupportedFormat
-from .records import EncodedRecord, pack_entries
+from langchain_memvid.engine.codec.records import EncodedRecord, pack_entries
+from langchain_memvid.engine.errors import ChecksumMismatch, CorruptData, LimitExceeded, UnsupportedFormat
 
 MAGIC = b"MVDB"
 FORMAT_VERSION = 1

@@ -17,9 +17,9 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .errors import CorruptData
-from .files import open_regular
-from .vectors import flat_index
+from langchain_memvid.engine.errors import CorruptData
+from langchain_memvid.engine.search.vectors import flat_index
+from langchain_memvid.engine.storage.files import open_regular
 
 
 def serialize_vectors(ids: np.ndarray, vectors: np.ndarray, metric: str) -> bytes:

@@ -14,10 +14,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from .errors import ChecksumMismatch, CorruptData, LimitExceeded, UnsafePath, UnsupportedFormat
-from .frames import MAX_PACK_PARTS
-from .records import MAX_TEXT_BYTES
-from .video import VideoInfo
+from langchain_memvid.engine.codec.frames import MAX_PACK_PARTS
+from langchain_memvid.engine.codec.records import MAX_TEXT_BYTES
+from langchain_memvid.engine.codec.video import VideoInfo
+from langchain_memvid.engine.errors import (
+    ChecksumMismatch,
+    CorruptData,
+    LimitExceeded,
+    UnsafePath,
+    UnsupportedFormat,
+)
 
 # Bounds on values read from the catalog, so a crafted one cannot make a reader allocate or loop
 # without limit. Each is far beyond what the writer produces.

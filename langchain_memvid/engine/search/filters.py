@@ -90,8 +90,8 @@ import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeAlias
 
+from langchain_memvid.engine.codec.records import nesting_exceeds
 from langchain_memvid.engine.errors import InvalidArgument
-from langchain_memvid.engine.records import nesting_exceeds
 
 __all__ = ["MAX_FILTER_DEPTH", "SUPPORTED_OPERATORS", "Filter", "Predicate", "compile_filter"]
 

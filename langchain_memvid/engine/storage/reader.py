@@ -22,9 +22,18 @@ from pathlib import Path
 import numpy as np
 import zstandard
 
-from . import qr
-from .catalog import Catalog, RecordRow, SegmentRow
-from .errors import (
+from langchain_memvid.engine.catalog.catalog import Catalog, RecordRow, SegmentRow
+from langchain_memvid.engine.codec import qr
+from langchain_memvid.engine.codec.frames import (
+    KIND_DICTIONARY,
+    KIND_RECORDS,
+    MAX_PACK_BYTES,
+    decompress,
+    parse_frame,
+)
+from langchain_memvid.engine.codec.records import PackReader, Record
+from langchain_memvid.engine.codec.video import FrameLocation, decode_packet, read_packet
+from langchain_memvid.engine.errors import (
     ChecksumMismatch,
     CorruptData,
     InvalidArgument,
@@ -33,11 +42,8 @@ from .errors import (
     SegmentNotFound,
     UnsafePath,
 )
-from .files import open_regular, read_regular
-from .frames import KIND_DICTIONARY, KIND_RECORDS, MAX_PACK_BYTES, decompress, parse_frame
-from .records import PackReader, Record
-from .vector_files import deserialize_vectors
-from .video import FrameLocation, decode_packet, read_packet
+from langchain_memvid.engine.search.vector_files import deserialize_vectors
+from langchain_memvid.engine.storage.files import open_regular, read_regular
 
 MAX_OPEN_FILES = 64
 PACK_CACHE = 32

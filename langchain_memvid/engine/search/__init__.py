@@ -1,0 +1,1 @@
+"""Finding records: vectors and their files, the FAISS index and its life, filters, record ids."""
