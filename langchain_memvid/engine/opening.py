@@ -13,8 +13,8 @@ from typing import Any
 
 from langchain_memvid.engine.catalog.catalog import Catalog
 from langchain_memvid.engine.errors import CorruptData, NotAStore, StoreConfigMismatch, StoreNotFound
+from langchain_memvid.engine.files import refuse_links
 from langchain_memvid.engine.search.index_spec import IndexSpec
-from langchain_memvid.engine.storage.files import refuse_links
 
 # What a store folder may hold before its catalog exists (a creation that never finished).
 _OWN_NAMES = ("segments", "tmp", "LOCK", "index", "quarantine")

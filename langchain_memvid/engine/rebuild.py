@@ -61,9 +61,7 @@ from langchain_memvid.engine.errors import (
     UnsafePath,
     UnsupportedFormat,
 )
-from langchain_memvid.engine.search.vector_files import deserialize_vectors
-from langchain_memvid.engine.search.vectors import prepare_vectors
-from langchain_memvid.engine.storage.files import (
+from langchain_memvid.engine.files import (
     check_regular,
     fsync_dir,
     move_aside,
@@ -71,6 +69,9 @@ from langchain_memvid.engine.storage.files import (
     refuse_links,
     sha256_regular,
 )
+from langchain_memvid.engine.search.vector_files import deserialize_vectors, serialize_vectors
+from langchain_memvid.engine.search.vectors import prepare_vectors
+from langchain_memvid.engine.storage.commit import install, write_durably
 
 EmbedFn = Callable[[Sequence[str]], Any]
 MAX_SCAN_BYTES = 4 << 30  # a video read whole to find its PNG frames; larger ones are only demuxed
@@ -537,20 +538,14 @@ def _write_vector_file(
     root: Path, seg: _Segment, ids: np.ndarray, vectors: np.ndarray, metric: str, report: RebuildReport
 ) -> None:
     """Replace a segment's vector file atomically (temp file, fsync, rename); a damaged one is kept aside."""
-    from langchain_memvid.engine.search.vector_files import serialize_vectors
-
     final = root / "segments" / f"{seg.name}.faiss"
     tmp = root / "tmp" / f"{seg.name}.faiss"
     tmp.parent.mkdir(exist_ok=True)
-    with tmp.open("wb") as fh:
-        fh.write(serialize_vectors(ids, vectors, metric))
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_durably(tmp, serialize_vectors(ids, vectors, metric))
     if final.exists():
         aside = move_aside(final, root / "quarantine")
         report.quarantined.append(f"segments/{final.name} -> quarantine/{aside.name}: damaged vector file")
-    os.replace(tmp, final)
-    fsync_dir(final.parent)
+    install(tmp, final)
 
 
 def _created(header: dict[str, Any]) -> float:

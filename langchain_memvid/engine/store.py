@@ -5,13 +5,14 @@ Layout (all paths relative to the store folder, so a store can be copied or sync
     catalog.sqlite          the source of truth for what is live
     segments/NAME.mov       QR frames: the only place record text is stored
     segments/NAME.faiss     the segment's vectors, written with FAISS's own writer
-    index/GEN-TOKEN.faiss   the trained approximate index, when the store has one (see search/indexing.py)
+    index/GEN-TOKEN.faiss   the trained approximate index, when the store has one (see indexing.py)
     tmp/                    files of a write in progress; deleted by the next writer
     quarantine/             segment files the catalog does not know, moved aside (never deleted)
     LOCK                    the cross-process write lock
 
-Every write call is one commit: build new segment files in ``tmp/``, fsync them, rename them into
-``segments/``, then record them in one SQLite transaction. Until that transaction commits nothing of
+Every write call is one commit (``storage/commit.py``): build new segment files in ``tmp/``, fsync
+them, commit their names as pending, rename them into ``segments/``, then record them in one SQLite
+transaction. Until that transaction commits nothing of
 the call is visible; afterwards all of it is durable.
 """
 
@@ -30,6 +31,7 @@ from typing import Any
 import filelock
 import numpy as np
 
+from langchain_memvid.engine import indexing
 from langchain_memvid.engine.catalog.catalog import Catalog, RecordRow, SegmentRow
 from langchain_memvid.engine.codec.records import Record, encode_batch, encode_record, id_list
 from langchain_memvid.engine.errors import (
@@ -43,7 +45,6 @@ from langchain_memvid.engine.errors import (
 )
 from langchain_memvid.engine.opening import check_index_choice, check_settings, has_catalog, open_folder
 from langchain_memvid.engine.profiles import get_profile
-from langchain_memvid.engine.search import indexing
 from langchain_memvid.engine.search.filters import Filter, compile_filter
 from langchain_memvid.engine.search.index import VectorIndex
 from langchain_memvid.engine.search.index_spec import SEARCH_KEYS, IndexSpec
@@ -140,7 +141,7 @@ class Engine:
             with self._writer(initial=True, timeout=0 if existed else None):
                 self._initialise(initial)
         except StoreLocked:
-            if self.catalog._raw_version() is None:  # still being created by the lock holder
+            if self.catalog.raw_version() is None:  # still being created by the lock holder
                 with self._writer(initial=True):
                     self._initialise(initial)
         self.catalog.check_version()
@@ -522,12 +523,7 @@ class Engine:
         """Tell the exact-vector reader which segment vector files exist."""
         if self._vector_files is None or self._vector_files.dim != dim:
             self._vector_files = VectorFiles(self.path / "segments", dim)
-        files = self._vector_files
-        for seq in [s for s in files._names if s not in segments]:
-            files.forget(seq)
-        for seq, seg in segments.items():
-            if seg.kind == "records" and files._names.get(seq) != seg.index_file:
-                files.track(seq, seg.index_file)
+        self._vector_files.follow({seq: s.index_file for seq, s in segments.items() if s.kind == "records"})
 
     def _exact_vectors(self, vector_ids: np.ndarray) -> np.ndarray:
         """Exact vectors of live ids, read from the segment vector files (for ANN indexes)."""

@@ -19,7 +19,7 @@ from langchain_memvid.engine.catalog.catalog import Catalog, RecordRow, SegmentR
 from langchain_memvid.engine.codec import qr
 from langchain_memvid.engine.codec.frames import parse_frame
 from langchain_memvid.engine.errors import MemvidError, UnsupportedFormat
-from langchain_memvid.engine.storage.files import sha256_regular
+from langchain_memvid.engine.files import sha256_regular
 from langchain_memvid.engine.storage.reader import SegmentReader
 
 

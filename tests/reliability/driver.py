@@ -31,6 +31,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import filelock
 import numpy as np
 
 from langchain_memvid.engine import Engine, MemvidError, Record, StoreLocked, rebuild_store
@@ -316,11 +317,10 @@ def reader(store: str, seed: int, out: str, done: str, threads: int) -> None:
 
 def hold_lock(store: str) -> None:
     """Hold the write lock the way a long write does, until stdin closes."""
-    engine = Engine(store, dim=DIM)
-    with engine._writer():
+    Engine(store, dim=DIM).close()  # creates the store; its LOCK file is the documented write lock
+    with filelock.FileLock(str(Path(store) / "LOCK")):
         print("locked", flush=True)
         sys.stdin.read()
-    engine.close()
 
 
 def readonly(store: str) -> None:

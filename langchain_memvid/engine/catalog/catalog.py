@@ -49,7 +49,7 @@ from langchain_memvid.engine.errors import (
     MemvidError,
     UnsupportedFormat,
 )
-from langchain_memvid.engine.storage.files import open_regular
+from langchain_memvid.engine.files import open_regular
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -284,7 +284,7 @@ class Catalog:
         _check_format_version(self.path, row)
         self.get_meta("format_version")  # now check its checksum
 
-    def _raw_version(self) -> Any:
+    def raw_version(self) -> Any:
         """``format_version``, read without its checksum (None when absent or unreadable).
 
         A newer format may checksum differently, and "upgrade" is the useful answer then.

@@ -18,8 +18,8 @@ import faiss
 import numpy as np
 
 from langchain_memvid.engine.errors import CorruptData
+from langchain_memvid.engine.files import open_regular
 from langchain_memvid.engine.search.vectors import flat_index
-from langchain_memvid.engine.storage.files import open_regular
 
 
 def serialize_vectors(ids: np.ndarray, vectors: np.ndarray, metric: str) -> bytes:
@@ -116,6 +116,14 @@ class VectorFiles:
         self._names[seq] = name
         self._pending.add(seq)
         self._rows.pop(seq, None)
+
+    def follow(self, files: dict[int, str]) -> None:
+        """Track exactly these segments' vector files (seq -> file name), forgetting the rest."""
+        for seq in [s for s in self._names if s not in files]:
+            self.forget(seq)
+        for seq, name in files.items():
+            if self._names.get(seq) != name:
+                self.track(seq, name)
 
     def forget(self, seq: int) -> None:
         """The segment is gone (compacted away); its mapping is released."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from langchain_memvid.engine.catalog.catalog import Catalog, RecordRow, SegmentRow
 from langchain_memvid.engine.errors import MemvidError
-from langchain_memvid.engine.storage.files import fsync_dir, fsync_file, move_aside
+from langchain_memvid.engine.files import fsync_dir, fsync_file, move_aside
 from langchain_memvid.engine.storage.segments import BuiltSegment
 
 

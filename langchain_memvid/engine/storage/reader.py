@@ -42,8 +42,8 @@ from langchain_memvid.engine.errors import (
     SegmentNotFound,
     UnsafePath,
 )
+from langchain_memvid.engine.files import open_regular, read_regular
 from langchain_memvid.engine.search.vector_files import deserialize_vectors
-from langchain_memvid.engine.storage.files import open_regular, read_regular
 
 MAX_OPEN_FILES = 64
 PACK_CACHE = 32

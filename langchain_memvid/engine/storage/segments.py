@@ -40,9 +40,9 @@ from langchain_memvid.engine.codec.frames import (
 from langchain_memvid.engine.codec.records import EncodedRecord
 from langchain_memvid.engine.codec.video import FrameLocation, VideoInfo, raise_if_disk_full, write_video
 from langchain_memvid.engine.errors import CorruptData
+from langchain_memvid.engine.files import fsync_file, sha256_regular
 from langchain_memvid.engine.profiles import Profile
 from langchain_memvid.engine.search.vector_files import serialize_vectors
-from langchain_memvid.engine.storage.files import fsync_file, sha256_regular
 
 DICT_MIN_TEXT_BYTES = 32 << 10  # below this a dictionary costs more frames than it saves
 DICT_MIN_RECORDS = 16

@@ -71,10 +71,11 @@ def test_ids_only_search_follows_writes_of_this_and_other_engines(open_engine: C
 def test_a_map_missing_entries_below_its_last_is_filled_from_the_catalog(engine: Engine):
     add(engine, [Record(f"r{i}", f"text {i}") for i in range(10)])
     assert _top(engine, "text 2") == ["r2"]
-    # As after a rebuild that had to number vectors anew: the map holds the newest id only.
+    # As after a rebuild that had to number vectors anew: the map holds the newest id only, and
+    # resolving an older vector id fills it from the catalog.
+    vids = engine.catalog.vector_ids([f"r{i}" for i in range(10)])
     stale = RecordIds()
-    assert engine._record_ids is not None
-    stale.extend([(engine._record_ids.last, "r9")])
-    engine._record_ids = stale
+    stale.extend([(vids["r9"], "r9")])
+    assert stale.resolve([vids["r2"], vids["r9"], 10**6], engine.catalog) == ["r2", "r9", None]
+    assert stale.resolve([vids[f"r{i}"] for i in range(10)], engine.catalog) == [f"r{i}" for i in range(10)]
     assert _top(engine, "text 2") == ["r2"]
-    assert sorted(_top(engine, "text 0", 10)) == [f"r{i}" for i in range(10)]

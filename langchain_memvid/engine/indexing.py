@@ -40,10 +40,10 @@ from langchain_memvid.engine.errors import (
     SegmentNotFound,
     UnsafePath,
 )
+from langchain_memvid.engine.files import sha256_regular
 from langchain_memvid.engine.search.index import VectorIndex, VectorSource, empty_like, new_main
 from langchain_memvid.engine.search.index_spec import IndexSpec
 from langchain_memvid.engine.storage.commit import install
-from langchain_memvid.engine.storage.files import sha256_regular
 from langchain_memvid.engine.storage.reader import SegmentReader
 
 FOLDER = "index"
