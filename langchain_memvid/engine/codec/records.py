@@ -310,7 +310,8 @@ def id_list(ids: Any, method: str | None = None) -> list[Any]:
     try:
         return list(ids)
     except TypeError as e:
-        msg = f"{where} a list of ids, got {type(ids).__name__}."
+        what = f"{method}() takes a list of ids" if method else "ids must be a list of strings"
+        msg = f"{what}, got {type(ids).__name__}."
         raise InvalidArgument(msg) from e
 
 
