@@ -376,7 +376,7 @@ class Engine:
             settings = {**self.settings, "dim": dim}
             builder = SegmentBuilder(self.path / "tmp", self.profile, encoder=self.encoder, settings=settings)
             built: list[BuiltSegment] = []
-            try:
+            with self._commit.undone_on_failure(built):
                 seq, per = self.catalog.next_seq(), self.segment_records
                 for start in range(0, len(encoded), per):
                     stop = start + per
@@ -403,14 +403,9 @@ class Engine:
                     replaced = self.catalog.put_records(rows)
                     self.catalog.set_meta("next_vector_id", first_vid + len(encoded))
                     gen = self.catalog.bump_generation()
-            except BaseException:
-                self._commit.unpublish(built)
-                raise
             self.settings["dim"] = dim
             if self._index is None:
-                self._index = VectorIndex(
-                    dim, self.metric, spec, source=self._exact_vectors, search=self._search_opts
-                )
+                self._index = self._index_host.empty_index(dim, self.metric, spec)
             self._index.remove(replaced)
             self._index.add(vids, prepared)
             self._after_commit(gen, built)
@@ -431,16 +426,13 @@ class Engine:
                 self.path / "tmp", self.profile, encoder=self.encoder, settings=self.settings
             )
             built: list[BuiltSegment] = []
-            try:
+            with self._commit.undone_on_failure(built):
                 built.append(builder.build_tombstones(seq, list(found)))
                 self._commit.publish(built)
                 with self.catalog.transaction():
                     self._commit.record(built[0], 0)
                     self.catalog.delete_records(list(found))
                     gen = self.catalog.bump_generation()
-            except BaseException:
-                self._commit.unpublish(built)
-                raise
             if self._index is not None:
                 self._index.remove(list(found.values()))
             self._after_commit(gen, built)
@@ -460,7 +452,7 @@ class Engine:
                 self.path / "tmp", self.profile, encoder=self.encoder, settings=self.settings
             )
             built: list[BuiltSegment] = []
-            try:
+            with self._commit.undone_on_failure(built):
                 seq, per = self.catalog.next_seq(), self.segment_records
                 for start in range(0, len(rows), per):  # read, encode and write a segment at a time
                     chunk = rows[start : start + per]
@@ -482,9 +474,6 @@ class Engine:
                         self._commit.record(seg, len(seg.placements))
                     self.catalog.put_records(new_rows)
                     gen = self.catalog.bump_generation()
-            except BaseException:
-                self._commit.unpublish(built)
-                raise
             self._after_commit(gen, built)
             for dead in old:
                 self.reader.forget(dead.seq)

@@ -44,7 +44,10 @@ class SegmentCommit:
     ::
 
         commit = SegmentCommit(root, catalog, profile)
-        with commit.publishing(built):          # pending rows, renames; undone on error
+        built = []
+        with commit.undone_on_failure(built):   # any error below removes the files again
+            built.append(builder.build_records(...))
+            commit.publish(built)               # pending rows, renames, fsync
             with catalog.transaction():
                 commit.record(seg, records)     # segment row in, pending row out
                 ...                             # record rows, counters
@@ -56,11 +59,11 @@ class SegmentCommit:
         self.profile = profile
 
     @contextmanager
-    def publishing(self, built: list[BuiltSegment]) -> Iterator[None]:
-        """Publish the segments, then run the body (the commit); on any error remove them again.
+    def undone_on_failure(self, built: list[BuiltSegment]) -> Iterator[None]:
+        """Run a write (build into ``built``, ``publish``, commit); on any error remove its files.
 
-        ``built`` may still grow inside the body only before ``publish`` is called: the files of
-        every segment in it are removed on failure, published or not.
+        Segments appended to ``built`` inside the body are covered whether or not they were
+        published yet; their pending rows go once the files are gone (``unpublish``).
         """
         try:
             yield
