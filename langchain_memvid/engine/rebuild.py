@@ -354,6 +354,8 @@ def rebuild_store(
         raise StoreLocked(msg) from e
     try:
         refuse_links(root)  # again under the lock: the folder may have changed while waiting
+        if (root / Catalog.FILE).exists() or (root / Catalog.FILE).is_symlink():
+            check_regular(root / Catalog.FILE)  # it is kept as the backup: a folder cannot be
         return _rebuild(root, embed, decoder, make_embed)
     finally:
         lock.release()

@@ -243,7 +243,9 @@ print(f"seconds {time.monotonic() - start:.3f}")
 """
 
 
-@pytest.mark.parametrize("hostile", ["faiss-to-dev-zero", "faiss-fifo", "unnamed-mov-fifo", "mov-folder"])
+@pytest.mark.parametrize(
+    "hostile", ["faiss-to-dev-zero", "faiss-fifo", "unnamed-mov-fifo", "mov-folder", "catalog-folder"]
+)
 def test_rebuild_refuses_hostile_files_at_once(stored: Path, hostile: str):
     seg = Catalog(stored / Catalog.FILE).segments()[0]
     target = stored / "segments" / seg.index_file
@@ -255,6 +257,9 @@ def test_rebuild_refuses_hostile_files_at_once(stored: Path, hostile: str):
         os.mkfifo(target)
     elif hostile == "unnamed-mov-fifo":
         os.mkfifo(stored / "segments" / "00000077-0badc0de.mov")
+    elif hostile == "catalog-folder":  # rebuild keeps the old catalog as its backup: a folder cannot be
+        (stored / Catalog.FILE).unlink()
+        (stored / Catalog.FILE).mkdir()
     else:
         (stored / "segments" / "00000078-0badc0de.mov").mkdir()
     before = _store_bytes(stored)
