@@ -4,6 +4,11 @@ Each command only translates: arguments become calls on `MemvidVectorStore` and 
 public API, results go to stdout (as text or `--json`), progress and errors go to stderr. Errors
 the library raises on purpose become `click.ClickException` (`Error: ...`, exit 1); usage errors
 exit 2, as click does.
+
+Each command imports what it uses when it runs: `info`, `verify` and the other maintenance commands
+load the storage engine only, no LangChain (`rebuild` loads the embedding model only to re-embed
+lost vectors); `search` and `ask` add the vector store and the model; only `ingest` loads the file
+loaders and their parsing libraries.
 """
 
 # ruff: noqa: D301 - click's "\b" (keep the next paragraph unwrapped) must be a real backspace.
@@ -22,17 +27,9 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
-from langchain_memvid.document_loaders import LoaderError
-from langchain_memvid.embeddings import EmbeddingModelLoadError
-from langchain_memvid.engine import (
-    PROFILES,
-    Engine,
-    Location,
-    MemvidError,
-    StoreNotFound,
-    compile_filter,
-    rebuild_store,
-)
+from langchain_memvid.engine import PROFILES, MemvidError, StoreNotFound, compile_filter
+from langchain_memvid.engine.search.encodings import ENCODINGS
+from langchain_memvid.errors import EmbeddingModelLoadError, LoaderError
 from langchain_memvid.ingest import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from langchain_memvid.ingest import ingest as ingest_sources
 from langchain_memvid.rag import CHAT_MODEL_ENV, ChatModelError, describe_source
@@ -42,6 +39,7 @@ if TYPE_CHECKING:
     from langchain_core.documents import Document
 
     from langchain_memvid.embeddings import SentenceTransformerEmbeddings
+    from langchain_memvid.engine import Engine, Location
     from langchain_memvid.vectorstores import MemvidVectorStore
 
 __all__ = ["DEFAULT_MODEL", "cli", "main"]
@@ -170,6 +168,13 @@ def k_option(func: F) -> F:
     "H.264 frames that survive re-encoding (robust).",
 )
 @click.option(
+    "--vector-encoding",
+    type=click.Choice(ENCODINGS),
+    default=None,
+    help="How a new store keeps its vectors: float32 (exact, the default), float16, int8 or binary "
+    "(smaller, approximate; see docs/indexes.md).",
+)
+@click.option(
     "--batch-size",
     default=DEFAULT_BATCH_SIZE,
     show_default=True,
@@ -186,6 +191,7 @@ def ingest(
     chunk_size: int,
     chunk_overlap: int,
     profile: str | None,
+    vector_encoding: str | None,
     batch_size: int,
     glob: str,
     silent: bool,
@@ -208,7 +214,8 @@ def ingest(
         raise click.UsageError(str(e)) from e
     # NothingToIngest is a LoaderError: the group prints it as `Error: Nothing to ingest (...)`.
     report = ingest_sources(
-        lambda: _open_or_create(store, model, profile),  # opened only when there is text to add
+        # opened only when there is text to add
+        lambda: _open_or_create(store, model, profile, vector_encoding),
         paths,
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
@@ -248,7 +255,9 @@ def ingest(
             click.echo(f"  {path}: {reason}")
 
 
-def _open_or_create(path: Path, model: str | None, profile: str | None) -> MemvidVectorStore:
+def _open_or_create(
+    path: Path, model: str | None, profile: str | None, encoding: str | None
+) -> MemvidVectorStore:
     """Open the store with its recorded model (or `model`), or create it with `model`."""
     from langchain_memvid.vectorstores import MemvidVectorStore
 
@@ -258,18 +267,32 @@ def _open_or_create(path: Path, model: str | None, profile: str | None) -> Memvi
         except StoreNotFound:
             pass
         else:
-            _warn_profile(vstore, profile)
+            _warn_kept(vstore, profile, encoding)
             return vstore
-    vstore = MemvidVectorStore(path, _embedding(model or DEFAULT_MODEL), profile=profile or "lossless")
-    _warn_profile(vstore, profile)
+    new = not (path / "catalog.sqlite").exists()  # an existing store keeps its encoding (warned)
+    vstore = MemvidVectorStore(
+        path,
+        _embedding(model or DEFAULT_MODEL),
+        profile=profile or "lossless",
+        vector_encoding=encoding if new else None,
+    )
+    _warn_kept(vstore, profile, encoding)
     return vstore
 
 
-def _warn_profile(vstore: MemvidVectorStore, profile: str | None) -> None:
-    stored = vstore.engine.profile.name
-    if profile is not None and profile != stored:
+def _warn_kept(vstore: MemvidVectorStore, profile: str | None, encoding: str | None) -> None:
+    """Warn that an existing store keeps its profile and vector encoding whatever was asked."""
+    engine = vstore.engine
+    if profile is not None and profile != engine.profile.name:
         click.echo(
-            f"Warning: {vstore.path} keeps its profile {stored!r}; --profile applies to new stores.", err=True
+            f"Warning: {vstore.path} keeps its profile {engine.profile.name!r}; --profile applies to new stores.",
+            err=True,
+        )
+    if encoding is not None and encoding != engine.vector_encoding:
+        click.echo(
+            f"Warning: {vstore.path} keeps its {engine.vector_encoding} vectors; --vector-encoding applies "
+            f"to new stores (`lcmemvid compact --vector-encoding {encoding}` converts this one).",
+            err=True,
         )
 
 
@@ -486,7 +509,11 @@ def info(store: Path, as_json: bool) -> None:
             f"{_count(stats['frames'], 'frame')}"
             + (f" ({ratio:.2f}x the text)" if ratio is not None else ""),
         ),
-        ("Vectors", f"{_size(stats['index_bytes'])} ({stats['vectors_in_index']:,} in the index)"),
+        (
+            "Vectors",
+            f"{_size(stats['index_bytes'])} {stats['vector_encoding']} "
+            f"({stats['vectors_in_index']:,} in the index)",
+        ),
         ("Catalog", _size(stats["catalog_bytes"])),
         ("Model", stats["model"] or "(none recorded)"),
         ("Dimension", stats["dim"] if stats["dim"] is not None else "(no vectors yet)"),
@@ -548,8 +575,14 @@ def verify(store: Path, no_cross_check: bool, as_json: bool) -> None:
 
 @cli.command()
 @store_argument
+@click.option(
+    "--vector-encoding",
+    type=click.Choice(ENCODINGS),
+    default=None,
+    help="Convert every vector to this encoding on the way (and keep it for new ones).",
+)
 @json_option
-def compact(store: Path, as_json: bool) -> None:
+def compact(store: Path, vector_encoding: str | None, as_json: bool) -> None:
     """Rewrite STORE without its deleted and replaced records.
 
     Live records are copied into fresh segments; old segments and tombstones are removed.
@@ -557,9 +590,10 @@ def compact(store: Path, as_json: bool) -> None:
     \b
     Example:
         lcmemvid compact ./store
+        lcmemvid compact ./store --vector-encoding int8
     """
     with _open_engine(store) as engine:
-        result = engine.compact()
+        result = engine.compact(vector_encoding=vector_encoding)
     if as_json:
         _echo_json(result)
         return
@@ -589,6 +623,8 @@ def rebuild(store: Path, model: str | None, as_json: bool) -> None:
     Example:
         lcmemvid rebuild ./store
     """
+    from langchain_memvid.engine import rebuild_store
+
     if not (store / "segments").is_dir():
         msg = f"No memvid store at {store} (no segments/ folder)."
         raise click.ClickException(msg)
@@ -738,6 +774,8 @@ def export(store: Path, output: TextIO) -> None:
 
 def _open_engine(path: Path) -> Engine:
     """Open an existing store without loading an embedding model (maintenance commands need none)."""
+    from langchain_memvid.engine import Engine
+
     return Engine(path, create=False)
 
 

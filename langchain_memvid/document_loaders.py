@@ -29,6 +29,8 @@ from urllib.parse import unquote
 from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 
+from langchain_memvid.errors import LoaderError, LoaderWarning
+
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup
     from pypdf import PdfReader
@@ -49,18 +51,6 @@ __all__ = [
 StrPath: TypeAlias = str | os.PathLike[str]
 LoaderFactory: TypeAlias = Callable[[Path], BaseLoader]
 OnError: TypeAlias = Literal["raise", "skip"]
-
-
-class LoaderError(ValueError):
-    """A file could not be loaded; the message names the file and what to do next."""
-
-
-class LoaderWarning(UserWarning):
-    """Something was left out while loading (textless pages, skipped files).
-
-    A distinct category so that callers can silence or escalate it with
-    :func:`warnings.filterwarnings` without touching other warnings.
-    """
 
 
 def _existing_file(file_path: StrPath) -> Path:

@@ -26,6 +26,7 @@ from langchain_core.embeddings import Embeddings
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr
 
 from langchain_memvid.engine.errors import InvalidArgument, StoreConfigMismatch
+from langchain_memvid.errors import EmbeddingModelLoadError
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
@@ -44,10 +45,6 @@ DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _PACKAGED_MODEL_NAMES = frozenset({"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
 _DEFAULT_BATCH_SIZE = 32  # sentence-transformers' own default for `encode`
 _PREVIEW_CHARS = 60
-
-
-class EmbeddingModelLoadError(RuntimeError):
-    """The sentence-transformers model could not be loaded."""
 
 
 class _BadOutputError(RuntimeError):

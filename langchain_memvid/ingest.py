@@ -13,6 +13,9 @@ steps where it likes and still produce the same chunks and ids:
 The chunk conventions (metadata keys, how ids are made) are defined once, in
 :mod:`langchain_memvid.splitting`. Ids come from a chunk's text and reading position, so ingesting
 the same files again adds only what changed; nothing is ever deleted.
+
+The loaders (and the parsing libraries behind them) are imported when loading starts, so that
+importing this module, as the command line does for its defaults, costs next to nothing.
 """
 
 from __future__ import annotations
@@ -26,12 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from langchain_core.documents import Document
-
-from langchain_memvid.document_loaders import DirectoryLoader, LoaderError, LoaderWarning, loader_for_path
+from langchain_memvid.errors import LoaderError, LoaderWarning
 from langchain_memvid.splitting import SOURCE_KEY, check_sizes, chunk_id, split_documents
 
 if TYPE_CHECKING:
+    from langchain_core.documents import Document
     from rich.progress import Progress
 
     from langchain_memvid.vectorstores import MemvidVectorStore
@@ -133,6 +135,8 @@ def load_files(
     if isinstance(sources, (str, os.PathLike)):
         msg = f"sources must be a list of files and folders, got the single path {sources!r}; pass [{sources!r}]."
         raise TypeError(msg)
+    from langchain_memvid.document_loaders import DirectoryLoader, loader_for_path
+
     if progress is None:
         from rich.progress import Progress
 
@@ -254,7 +258,8 @@ def ingest(
 
     Example:
         ```python
-        from langchain_memvid import MemvidVectorStore, SentenceTransformerEmbeddings, ingest
+        from langchain_memvid import MemvidVectorStore, SentenceTransformerEmbeddings
+        from langchain_memvid.ingest import ingest
 
         with MemvidVectorStore("./library", SentenceTransformerEmbeddings()) as store:
             report = ingest(store, ["examples/data"], chunk_size=800, chunk_overlap=100)

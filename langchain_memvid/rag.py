@@ -3,6 +3,10 @@
 Shared by the `ask` command and the RAG examples so that both cite passages the same way. The chat
 model is any LangChain chat model; `load_chat_model` builds one from a "provider:model" spec (or
 the `MEMVID_CHAT_MODEL` environment variable) with `langchain.chat_models.init_chat_model`.
+
+LangChain's prompt and runnable classes are imported by the functions that build chains (and
+`RAG_PROMPT` is made on first access), so that the command line can name `CHAT_MODEL_ENV` and
+`ChatModelError` without loading them.
 """
 
 from __future__ import annotations
@@ -12,15 +16,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import RunnablePassthrough
-
 if TYPE_CHECKING:
     from langchain_core.documents import Document
     from langchain_core.language_models import BaseChatModel
+    from langchain_core.prompts import ChatPromptTemplate
     from langchain_core.retrievers import BaseRetriever
     from langchain_core.runnables import Runnable
+
+    RAG_PROMPT: ChatPromptTemplate  # made on first access, by `__getattr__` below
 
 __all__ = [
     "CHAT_MODEL_ENV",
@@ -37,18 +40,40 @@ __all__ = [
 CHAT_MODEL_ENV = "MEMVID_CHAT_MODEL"
 """Environment variable naming the chat model, e.g. "openai:gpt-4o-mini" or "ollama:llama3"."""
 
-RAG_PROMPT = ChatPromptTemplate.from_messages(
-    [
-        (
-            "system",
-            "Answer the question using only the numbered passages below. Cite the passages you "
-            "use as [1], [2]. If the passages do not contain the answer, say that you do not "
-            "know.\n\n{context}",
-        ),
-        ("human", "{question}"),
-    ]
-)
-"""The prompt both `answer_chain` and `rag_chain` use: passages in the system turn, then the question."""
+_RAG_MESSAGES = [
+    (
+        "system",
+        "Answer the question using only the numbered passages below. Cite the passages you "
+        "use as [1], [2]. If the passages do not contain the answer, say that you do not "
+        "know.\n\n{context}",
+    ),
+    ("human", "{question}"),
+]
+
+
+def _rag_prompt() -> ChatPromptTemplate:
+    """`RAG_PROMPT`, made once: passages in the system turn, then the question."""
+    prompt = globals().get("RAG_PROMPT")
+    if prompt is None:
+        from langchain_core.prompts import ChatPromptTemplate
+
+        prompt = globals()["RAG_PROMPT"] = ChatPromptTemplate.from_messages(_RAG_MESSAGES)
+    return prompt
+
+
+if not TYPE_CHECKING:  # type checkers see `RAG_PROMPT` declared above, and no other name
+
+    def __getattr__(name: str) -> Any:
+        """`RAG_PROMPT`, the prompt both `answer_chain` and `rag_chain` use, made on first access (PEP 562)."""
+        if name == "RAG_PROMPT":
+            return _rag_prompt()
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+
+
+def __dir__() -> list[str]:
+    """The module's names, `RAG_PROMPT` included before it is made."""
+    return sorted({*globals(), *__all__})
 
 
 class ChatModelError(RuntimeError):
@@ -90,17 +115,27 @@ def format_docs(docs: Sequence[Document]) -> str:
     )
 
 
-def answer_chain(llm: BaseChatModel, prompt: ChatPromptTemplate = RAG_PROMPT) -> Runnable[Any, str]:
-    """`prompt | llm | StrOutputParser()`: answers `{"context": ..., "question": ...}`."""
-    return prompt | llm | StrOutputParser()
+def answer_chain(llm: BaseChatModel, prompt: ChatPromptTemplate | None = None) -> Runnable[Any, str]:
+    """`prompt | llm | StrOutputParser()`: answers `{"context": ..., "question": ...}`.
+
+    `prompt` defaults to `RAG_PROMPT`.
+    """
+    from langchain_core.output_parsers import StrOutputParser
+
+    return (prompt if prompt is not None else _rag_prompt()) | llm | StrOutputParser()
 
 
 def rag_chain(
     retriever: BaseRetriever | Runnable[str, list[Document]],
     llm: BaseChatModel,
-    prompt: ChatPromptTemplate = RAG_PROMPT,
+    prompt: ChatPromptTemplate | None = None,
 ) -> Runnable[str, str]:
-    """The LCEL RAG chain: `{context: retriever | format_docs, question} | prompt | llm | parser`."""
+    """The LCEL RAG chain: `{context: retriever | format_docs, question} | prompt | llm | parser`.
+
+    `prompt` defaults to `RAG_PROMPT`.
+    """
+    from langchain_core.runnables import RunnablePassthrough
+
     return {"context": retriever | format_docs, "question": RunnablePassthrough()} | answer_chain(llm, prompt)
 
 

@@ -31,10 +31,13 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.documents import Document
-from langchain_text_splitters import RecursiveCharacterTextSplitter
+if TYPE_CHECKING:
+    # Imported where they are used: the vector store and the command line read the chunk
+    # conventions below without paying for pydantic Documents or langchain-text-splitters.
+    from langchain_core.documents import Document
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 __all__ = [
     "CHAPTER_KEY",
@@ -234,6 +237,8 @@ def default_splitter(chunk_size: int = 1000, chunk_overlap: int = 150) -> Recurs
         ValueError: ``chunk_size`` is not positive, ``chunk_overlap`` is negative,
             or ``chunk_overlap >= chunk_size``.
     """
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
     check_sizes(chunk_size, chunk_overlap)
     return RecursiveCharacterTextSplitter(
         separators=list(DEFAULT_SEPARATORS),
@@ -394,6 +399,7 @@ def split_documents(
         ValueError: The sizes are invalid (see :func:`default_splitter`).
 
     Examples:
+        >>> from langchain_core.documents import Document
         >>> doc = Document("One sentence here. Another one follows it.", metadata={"page": 3})
         >>> for chunk in split_documents([doc], chunk_size=24, chunk_overlap=0):
         ...     print(repr(chunk.page_content), chunk.metadata)
@@ -404,6 +410,8 @@ def split_documents(
         ...
         ValueError: chunk_overlap (10) must be smaller than chunk_size (10); ...
     """
+    from langchain_core.documents import Document
+
     splitter = default_splitter(chunk_size, chunk_overlap)
     chunks: list[Document] = []
     for doc in docs:

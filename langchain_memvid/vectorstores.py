@@ -211,8 +211,9 @@ class MemvidVectorStore(VectorStore):
                 metric; naming another one raises.
             profile: Video profile of a new store: "lossless" or "robust".
             **engine_options: Passed to the engine: `index` and `index_options` (the vector
-                index and its per-store knobs; see docs/indexes.md), `encoder`, `decoder`,
-                `lock_timeout`, `create`, `segment_records`.
+                index and its per-store knobs; see docs/indexes.md), `vector_encoding` (how a new
+                store keeps its vectors: "float32", "float16", "int8" or "binary"),
+                `encoder`, `decoder`, `lock_timeout`, `create`, `segment_records`.
 
         Raises:
             StoreConfigMismatch: The store holds vectors of another dimension than `embedding`
@@ -656,9 +657,13 @@ class MemvidVectorStore(VectorStore):
         """Decode every frame and check every checksum; `report.ok` is True when all is well."""
         return self._engine.verify(cross_check=cross_check)
 
-    def compact(self) -> dict[str, int]:
-        """Rewrite live documents into fresh segments, dropping deleted and replaced frames."""
-        return self._engine.compact()
+    def compact(self, *, vector_encoding: str | None = None) -> dict[str, int]:
+        """Rewrite live documents into fresh segments, dropping deleted and replaced frames.
+
+        `vector_encoding` ("float32", "float16", "int8", "binary") converts every vector on
+        the way, and stays the store's choice.
+        """
+        return self._engine.compact(vector_encoding=vector_encoding)
 
     # -- construction ------------------------------------------------------------------------
 

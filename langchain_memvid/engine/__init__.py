@@ -9,6 +9,10 @@ store folder: segment files, reads, the commit), ``catalog/`` (what is live), ``
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
 from langchain_memvid.engine.errors import (
     BackendUnavailable,
     ChecksumMismatch,
@@ -32,14 +36,15 @@ from langchain_memvid.engine.errors import (
     UnsupportedFormat,
 )
 
-from .codec.records import Record, id_list
-from .profiles import LOSSLESS, PROFILES, ROBUST, Profile, get_profile
-from .rebuild import RebuildReport, rebuild_store
-from .search.filters import Filter, compile_filter
-from .search.vectors import METRICS
-from .storage.reader import Location
-from .store import Engine, Hit
-from .verify import Problem, VerifyReport
+if TYPE_CHECKING:
+    from .codec.records import Record, id_list
+    from .profiles import LOSSLESS, PROFILES, ROBUST, Profile, get_profile
+    from .rebuild import RebuildReport, rebuild_store
+    from .search.filters import Filter, compile_filter
+    from .search.vectors import METRICS
+    from .storage.reader import Location
+    from .store import Engine, Hit
+    from .verify import Problem, VerifyReport
 
 __all__ = [
     "Engine",
@@ -80,3 +85,94 @@ __all__ = [
     "StoreIOError",
     "BackendUnavailable",
 ]
+
+# Where each name that is not an error lives: imported by `__getattr__` on first access (PEP 562),
+# so that importing one room (the errors, the profiles, the filters) does not import them all.
+# Each module is imported by a literal import statement: nothing here imports a name it was given.
+def _records() -> ModuleType:
+    from langchain_memvid.engine.codec import records
+
+    return records
+
+
+def _profiles() -> ModuleType:
+    from langchain_memvid.engine import profiles
+
+    return profiles
+
+
+def _rebuild() -> ModuleType:
+    from langchain_memvid.engine import rebuild
+
+    return rebuild
+
+
+def _filters() -> ModuleType:
+    from langchain_memvid.engine.search import filters
+
+    return filters
+
+
+def _vectors() -> ModuleType:
+    from langchain_memvid.engine.search import vectors
+
+    return vectors
+
+
+def _reader() -> ModuleType:
+    from langchain_memvid.engine.storage import reader
+
+    return reader
+
+
+def _store() -> ModuleType:
+    from langchain_memvid.engine import store
+
+    return store
+
+
+def _verify() -> ModuleType:
+    from langchain_memvid.engine import verify
+
+    return verify
+
+
+_SOURCES: dict[str, Callable[[], ModuleType]] = {
+    "Record": _records,
+    "id_list": _records,
+    "LOSSLESS": _profiles,
+    "PROFILES": _profiles,
+    "ROBUST": _profiles,
+    "Profile": _profiles,
+    "get_profile": _profiles,
+    "RebuildReport": _rebuild,
+    "rebuild_store": _rebuild,
+    "Filter": _filters,
+    "compile_filter": _filters,
+    "METRICS": _vectors,
+    "Location": _reader,
+    "Engine": _store,
+    "Hit": _store,
+    "Problem": _verify,
+    "VerifyReport": _verify,
+}
+
+
+# Hidden from type checkers, which would otherwise take any misspelt name for an attribute; they
+# see the names through the imports under TYPE_CHECKING above.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        """Import a public name from its module on first access (PEP 562), then keep it here."""
+        load = _SOURCES.get(name)
+        if load is None:
+            msg = f"module {__name__!r} has no attribute {name!r}"
+            raise AttributeError(msg)
+        value = getattr(load(), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    """The module's own names plus the public ones not imported yet."""
+    return sorted({*globals(), *__all__})

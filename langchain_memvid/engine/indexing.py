@@ -19,6 +19,8 @@ grown ``retrain_growth`` times past the training size) and by ``build_index()``.
 
 from __future__ import annotations
 
+import mmap
+import os
 import re
 import secrets
 import time
@@ -40,13 +42,16 @@ from langchain_memvid.engine.errors import (
     SegmentNotFound,
     UnsafePath,
 )
-from langchain_memvid.engine.files import sha256_regular
+from langchain_memvid.engine.files import open_regular, sha256_regular
 from langchain_memvid.engine.search.index import VectorIndex, VectorSource, empty_like, new_main
 from langchain_memvid.engine.search.index_spec import IndexSpec
+from langchain_memvid.engine.search.live import LiveSet
+from langchain_memvid.engine.search.vector_files import check_vector_file
 from langchain_memvid.engine.storage.commit import install
 from langchain_memvid.engine.storage.reader import SegmentReader
 
 FOLDER = "index"
+MAPPED_MIN = 1024  # vectors: a flat store's segment this large is searched in its mapped file
 _NAME = re.compile(r"[0-9a-f]{8,16}-[0-9a-f]{8}\.faiss")
 ADD_BATCH = 65_536  # vectors per add call while building (HNSW parallelises within a call)
 
@@ -124,19 +129,32 @@ def check_snapshot(root: Path, snap: Any) -> str | None:
 
 
 def open_index(
-    host: IndexHost, dim: int, metric: str, spec: IndexSpec, snap: Any, live: np.ndarray, gen: int
-) -> tuple[VectorIndex, int]:
-    """A fresh ``VectorIndex`` for a sync, with the snapshot attached when there is a usable one.
+    host: IndexHost,
+    dim: int,
+    metric: str,
+    spec: IndexSpec,
+    snap: Any,
+    live: LiveSet,
+    gen: int,
+    segments: Mapping[int, SegmentRow],
+) -> tuple[VectorIndex, set[int]]:
+    """A fresh ``VectorIndex`` for a sync, serving what it can from files without loading them.
+
+    A flat store searches its large segments' vector files in place (``map_segments``); an
+    approximate one attaches its snapshot when there is a usable one. The engine loads the
+    vectors of every other segment of ``segments`` (the state being opened) into memory.
 
     Returns:
-        (index, last segment sequence number the snapshot covers; 0 when there is none).
+        (index, sequence numbers of the segments it already covers).
 
     Raises:
         SegmentNotFound: the snapshot vanished because a newer commit replaced it (sync retries).
     """
     index = host.empty_index(dim, metric, spec)
-    if spec.kind == "flat" or snap is None:
-        return index, 0
+    if spec.kind == "flat":
+        return index, map_segments(host, index, live, segments)
+    if snap is None:
+        return index, set()
     mmap = bool(host.open_options.get("mmap"))
     try:
         name = snapshot_file(snap)
@@ -157,7 +175,8 @@ def open_index(
         if main.d != dim:
             msg = f"index snapshot {name} holds {main.d}-dimensional vectors, not {dim}"
             raise CorruptData(msg)
-        covered = live[live <= int(snap["max_vector_id"])]
+        every = live.all()  # approximate indexes read every live id
+        covered = every[every <= int(snap["max_vector_id"])]
         index.attach(
             main,
             covered,
@@ -174,9 +193,75 @@ def open_index(
             RuntimeWarning,
             stacklevel=4,
         )
-        return host.empty_index(dim, metric, spec), 0
+        return host.empty_index(dim, metric, spec), set()
     _maybe_gpu(host, index)
-    return index, int(snap.get("seq", 0))
+    last = int(snap.get("seq", 0))
+    return index, {seq for seq in segments if seq <= last}
+
+
+def map_segments(
+    host: IndexHost, index: VectorIndex, live: LiveSet, segments: Mapping[int, SegmentRow]
+) -> set[int]:
+    """Serve the large segments of a flat store from their memory-mapped vector files.
+
+    Each vector file of at least ``MAPPED_MIN`` vectors in a float encoding is read by FAISS
+    with its codes memory-mapped (no copy, no pass over the vectors) and searched in place, all
+    of them as one ``IndexShards``; ids deleted since are excluded at search time. Opening costs
+    a layout check per file and its id list (8 bytes a vector), whatever the store's size.
+    Checked at open: each file's size against the catalog and every count in it; its SHA-256 is
+    checked by ``verify`` (docs/guarantees.md). Returns the sequence numbers served.
+    """
+    want = faiss.METRIC_L2 if index.metric == "l2" else faiss.METRIC_INNER_PRODUCT
+    shards: Any = faiss.IndexShards(index.dim, False, False)  # type: ignore[call-arg]
+    shards.metric_type = want
+    parts: list[Any] = []
+    covered: set[int] = set()
+    held: list[np.ndarray] = []
+    for seg in sorted(segments.values(), key=lambda s: s.seq):
+        if seg.kind != "records" or seg.record_count < MAPPED_MIN:
+            continue
+        part = _mapped_file(host, seg, index.dim, want)
+        if part is None:
+            continue
+        ids = faiss.vector_to_array(part.id_map)
+        if len(ids) and (ids.min() < 0 or ids.max() >= 1 << 40):
+            continue  # out-of-range ids: loading the file reports it (CorruptData)
+        parts.append(part)
+        shards.add_shard(part)
+        covered.add(seg.seq)
+        held.append(ids)
+    if not parts:
+        return set()
+    shards.referenced_objects = parts  # FAISS does not own them: keep them alive with the shards
+    ids = np.concatenate(held).astype(np.int64)
+    index.attach(shards, ids[live.mask(ids)], factory="Flat", trained_on=None, mmapped=True)
+    return covered
+
+
+def _mapped_file(host: IndexHost, seg: SegmentRow, dim: int, metric: int) -> Any:
+    """A segment's vector file read by FAISS with its codes memory-mapped, or None.
+
+    None (the engine then loads the file, checking its SHA-256) when the file is binary, of
+    another metric, not the size the catalog records, or of a layout this store does not write.
+    """
+    path = host.reader.segment_file(seg.index_file)
+    try:
+        fd = open_regular(path)
+        try:
+            if os.fstat(fd).st_size != seg.index_bytes or not seg.index_bytes:
+                return None
+            with mmap.mmap(fd, seg.index_bytes, access=mmap.ACCESS_READ) as mapped:
+                layout = check_vector_file(mapped, dim)  # touches the pages holding counts only
+        finally:
+            os.close(fd)
+        if layout.encoding == "binary" or layout.count != seg.record_count:
+            return None
+        part = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
+    except (MemvidError, OSError, RuntimeError):
+        return None
+    if not isinstance(part, faiss.IndexIDMap) or part.metric_type != metric or part.ntotal != layout.count:
+        return None
+    return part
 
 
 def _maybe_gpu(host: IndexHost, index: VectorIndex) -> None:
@@ -400,7 +485,10 @@ def info(index: VectorIndex | None, settings: Mapping[str, Any]) -> dict[str, An
         "mmap": False,
         "gpu": False,
     }
-    if index is not None and index.main is not None:
+    if index is not None and index.main is not None and spec.kind == "flat":
+        out.update(vectors_in_main=index.in_main, vectors_exact=len(index) - index.in_main, mmap=True)
+        out["deleted_excluded"] = index.dead
+    elif index is not None and index.main is not None:
         out.update(
             serving="approximate",
             trained=bool(index.trained_on) or index.main.is_trained,

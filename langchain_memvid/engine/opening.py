@@ -71,8 +71,10 @@ def has_catalog(path: Path, create: bool) -> bool:
     return False
 
 
-def check_settings(settings: Mapping[str, Any], dim: int | None, metric: str | None) -> None:
-    """Refuse an embedding of another dimension or metric than the store was built with."""
+def check_settings(
+    settings: Mapping[str, Any], dim: int | None, metric: str | None, encoding: str | None = None
+) -> None:
+    """Refuse an embedding of another dimension or metric, or other vector storage, than the store's."""
     if "metric" not in settings:
         msg = "The catalog has no `metric` setting, so it is not a complete memvid catalog; run `lcmemvid rebuild STORE` to recreate it from the videos."
         raise CorruptData(msg)
@@ -81,6 +83,10 @@ def check_settings(settings: Mapping[str, Any], dim: int | None, metric: str | N
         raise StoreConfigMismatch(msg)
     if metric is not None and settings.get("metric") != metric:
         msg = f"The store was built with metric {settings.get('metric')!r}, not {metric!r}."
+        raise StoreConfigMismatch(msg)
+    recorded = settings.get("vector_encoding") or "float32"  # stores from 0.1 record none: float32
+    if encoding is not None and recorded != encoding:
+        msg = f"The store keeps {recorded} vectors, not {encoding}; open it without `vector_encoding`, or convert it with compact(vector_encoding={encoding!r})."
         raise StoreConfigMismatch(msg)
 
 

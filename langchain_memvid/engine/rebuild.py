@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import sqlite3
 import time
@@ -39,11 +40,11 @@ import zstandard
 from langchain_memvid.engine.catalog.catalog import Catalog, RecordRow, SegmentRow, check_name
 from langchain_memvid.engine.codec import qr
 from langchain_memvid.engine.codec.frames import (
-    FORMAT_VERSION,
     KIND_DICTIONARY,
     KIND_RECORDS,
     KIND_SEGMENT_HEADER,
     KIND_TOMBSTONES,
+    STORE_FORMAT_VERSION,
     FrameHeader,
     decompress,
     parse_frame,
@@ -65,11 +66,17 @@ from langchain_memvid.engine.files import (
     check_regular,
     fsync_dir,
     move_aside,
+    open_regular,
     read_regular,
     refuse_links,
     sha256_regular,
 )
-from langchain_memvid.engine.search.vector_files import deserialize_vectors, serialize_vectors
+from langchain_memvid.engine.search.encodings import DEFAULT_ENCODING
+from langchain_memvid.engine.search.vector_files import (
+    check_vector_file,
+    deserialize_vectors,
+    serialize_vectors,
+)
 from langchain_memvid.engine.search.vectors import prepare_vectors
 from langchain_memvid.engine.storage.commit import install, write_durably
 
@@ -230,7 +237,7 @@ def _segment_header(
             meta = json.loads(head[1])
         except (ValueError, RecursionError):
             meta = None
-        if isinstance(meta, dict) and _int_hint(meta, "format_version", 0) > FORMAT_VERSION:
+        if isinstance(meta, dict) and _int_hint(meta, "format_version", 0) > STORE_FORMAT_VERSION:
             msg = f"its header says format version {meta['format_version']}"
             raise _newer(path, UnsupportedFormat(msg))
         if isinstance(meta, dict) and _int_hint(meta, "segment", -1) >= 0:
@@ -396,7 +403,7 @@ def _last_catalog(root: Path) -> _LastCatalog | None:
         settings: dict[str, Any] = {}
         with suppress(MemvidError):
             recorded = catalog.settings()
-            settings = {k: recorded[k] for k in ("dim", "metric", "model", "profile") if recorded.get(k) is not None}
+            settings = {k: recorded[k] for k in ("dim", "metric", "model", "profile", "vector_encoding") if recorded.get(k) is not None}
         return _LastCatalog(
             settings=settings,
             live={r[0] for r in rows if isinstance(r[0], str)},
@@ -514,7 +521,7 @@ def _rebuild(
         vectors = prepare_vectors(raw, int(dim), str(settings["metric"]))
         ids = np.arange(next_id, next_id + len(vectors), dtype=np.int64)
         next_id += len(vectors)
-        _write_vector_file(root, seg, ids, vectors, str(settings["metric"]), report)
+        _write_vector_file(root, seg, ids, vectors, settings, report)
         vector_ids[seg.seq] = ids
         report.reembedded += len(vectors)
     live: dict[str, tuple[_Segment, Record, int, int, int, int]] = {}
@@ -527,9 +534,9 @@ def _rebuild(
         if not seg.records and settings["dim"] is not None:
             empty = np.zeros((0, int(settings["dim"])), np.float32)
             if _segment_vector_ids(root, seg, settings, hashes.get(seg.name)) is None:
-                _write_vector_file(root, seg, np.zeros(0, np.int64), empty, str(settings["metric"]), report)
+                _write_vector_file(root, seg, np.zeros(0, np.int64), empty, settings, report)
     generation = max(last.generation + 1 if last is not None else 0, int(time.time()))
-    tmp = _write_catalog(root, segments, live, settings, next_id, generation)
+    tmp = _write_catalog(root, segments, live, settings, next_id, generation, vector_ids)
     _install_catalog(root, tmp)
     report.segments = len(segments)
     report.records = len(live)
@@ -537,13 +544,22 @@ def _rebuild(
 
 
 def _write_vector_file(
-    root: Path, seg: _Segment, ids: np.ndarray, vectors: np.ndarray, metric: str, report: RebuildReport
+    root: Path,
+    seg: _Segment,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    settings: dict[str, Any],
+    report: RebuildReport,
 ) -> None:
-    """Replace a segment's vector file atomically (temp file, fsync, rename); a damaged one is kept aside."""
+    """Replace a segment's vector file atomically (temp file, fsync, rename); a damaged one is kept aside.
+
+    Written in the store's vector encoding (intact files keep theirs: they are never rewritten).
+    """
     final = root / "segments" / f"{seg.name}.faiss"
     tmp = root / "tmp" / f"{seg.name}.faiss"
     tmp.parent.mkdir(exist_ok=True)
-    write_durably(tmp, serialize_vectors(ids, vectors, metric))
+    encoding = str(settings.get("vector_encoding") or DEFAULT_ENCODING)
+    write_durably(tmp, serialize_vectors(ids, vectors, str(settings["metric"]), encoding))
     if final.exists():
         aside = move_aside(final, root / "quarantine")
         report.quarantined.append(f"segments/{final.name} -> quarantine/{aside.name}: damaged vector file")
@@ -578,7 +594,8 @@ def _segment_vector_ids(
     path = root / "segments" / f"{seg.name}.faiss"
     try:
         # Read only what a file of that many vectors can be: a crafted size fills no memory.
-        data = read_regular(path, limit=(expected + 1) * (int(settings["dim"]) * 4 + 8) + 4096)
+        # (float32 is the largest encoding; int8 adds 8 bytes a dimension of calibration.)
+        data = read_regular(path, limit=(expected + 2) * (int(settings["dim"]) * 4 + 8) + 4096)
         if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
             return None
         ids, vectors = deserialize_vectors(data, int(settings["dim"]))
@@ -589,6 +606,16 @@ def _segment_vector_ids(
     return ids
 
 
+def _file_encoding(path: Path, dim: int) -> str:
+    """The encoding of an intact vector file (rebuild has checked or rewritten each one)."""
+    fd = open_regular(path)
+    try:
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
+            return check_vector_file(mapped, dim).encoding
+    finally:
+        os.close(fd)
+
+
 def _write_catalog(
     root: Path,
     segments: list[_Segment],
@@ -596,6 +623,7 @@ def _write_catalog(
     settings: dict[str, Any],
     next_vector_id: int,
     generation: int,
+    file_ids: dict[int, np.ndarray],
 ) -> Path:
     """The new catalog, complete, in ``tmp/``; returns its path."""
     tmp = root / "tmp" / f"rebuild-{os.getpid()}.sqlite"
@@ -613,6 +641,8 @@ def _write_catalog(
             for seg in segments:
                 video = root / "segments" / f"{seg.name}.mov"
                 index_path = root / "segments" / f"{seg.name}.faiss"
+                if seg.records and settings.get("dim") is not None:  # compact vectors: version 2
+                    catalog.require_format(_file_encoding(index_path, int(settings["dim"])))
                 assert seg.info is not None
                 kind = seg.header.get("kind")
                 catalog.add_segment(
@@ -637,6 +667,7 @@ def _write_catalog(
             catalog.set_meta("next_vector_id", next_vector_id)
             catalog.set_meta("next_seq", next_seq)
             catalog.set_meta("generation", generation)
+            catalog.list_dead({seg.seq: file_ids[seg.seq] for seg in segments if seg.seq in file_ids})
             catalog.new_catalog_id()
     finally:
         catalog.close()
@@ -674,7 +705,7 @@ def _install_catalog(root: Path, new: Path) -> None:
     fsync_dir(root)
 
 
-_TABLES = ("meta", "segments", "frames", "records", "checksums", "garbage")
+_TABLES = ("meta", "segments", "frames", "records", "checksums", "garbage", "dead_vectors")
 
 
 def _replace_contents(path: Path, new: Path, backup: Path) -> None:

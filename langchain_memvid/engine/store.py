@@ -45,11 +45,13 @@ from langchain_memvid.engine.errors import (
 )
 from langchain_memvid.engine.opening import check_index_choice, check_settings, has_catalog, open_folder
 from langchain_memvid.engine.profiles import get_profile
+from langchain_memvid.engine.search.encodings import DEFAULT_ENCODING, check_encoding
 from langchain_memvid.engine.search.filters import Filter, compile_filter
 from langchain_memvid.engine.search.index import VectorIndex
 from langchain_memvid.engine.search.index_spec import SEARCH_KEYS, IndexSpec
+from langchain_memvid.engine.search.live import LiveSet
 from langchain_memvid.engine.search.record_ids import RecordIds
-from langchain_memvid.engine.search.vector_files import VectorFiles
+from langchain_memvid.engine.search.vector_files import VectorFiles, read_file_ids
 from langchain_memvid.engine.search.vectors import check_metric, prepare_query, prepare_vectors, vector_size
 from langchain_memvid.engine.storage.commit import (
     SegmentCommit,
@@ -99,8 +101,13 @@ class Engine:
         segment_records: int = SEGMENT_RECORDS,
         index: str | None = None,
         index_options: Mapping[str, Any] | None = None,
+        vector_encoding: str | None = None,
     ) -> None:
         """Open (or create) the store at ``path``.
+
+        ``vector_encoding`` picks how segment files keep vectors when the store is created (``float32``,
+        ``float16``, ``int8`` or ``binary``; see docs/indexes.md); reopening with another raises
+        ``StoreConfigMismatch`` (``compact(vectors=...)`` converts a store).
 
         ``index`` picks the vector index when the store is created: ``flat`` (exact, the default),
         ``ivf``, ``ivfpq``, ``hnsw``, ``lsh`` or a FAISS factory string; ``index_options`` tunes it
@@ -111,6 +118,10 @@ class Engine:
         """
         # A new store takes ``index`` (default flat); an existing one keeps what it recorded, so
         # options without ``index`` are checked against that further down.
+        if metric is not None:
+            check_metric(metric)
+        if vector_encoding is not None:
+            check_encoding(vector_encoding, dim, metric or "cosine")
         reopen = index is None and (Path(path) / Catalog.FILE).exists()
         spec, self._open_opts = IndexSpec.parse(
             None if reopen else index, None if reopen else index_options, metric or "cosine"
@@ -126,14 +137,13 @@ class Engine:
         existed = has_catalog(self.path, create)
         self.catalog = Catalog(self.path / Catalog.FILE)
         self._file_lock = filelock.FileLock(str(self.path / "LOCK"))
-        if metric is not None:
-            check_metric(metric)
         initial = {
             "dim": dim,
             "metric": metric or "cosine",
             "model": model,
             "profile": get_profile(profile).name,
             "index": spec.to_meta(),
+            "vector_encoding": vector_encoding or DEFAULT_ENCODING,
         }
         try:
             # An existing store opens without waiting for a writer in another process: this
@@ -146,7 +156,7 @@ class Engine:
                     self._initialise(initial)
         self.catalog.check_version()
         settings = self.catalog.settings()
-        check_settings(settings, dim, metric)
+        check_settings(settings, dim, metric, vector_encoding)
         self._catalog_id = settings.get("catalog_id")
         recorded = IndexSpec.from_meta(settings.get("index"))
         spec, self._open_opts = IndexSpec.parse(
@@ -185,6 +195,25 @@ class Engine:
             self.catalog.check_version()  # before the first write to it: ``create`` adds tables
         self.catalog.create(settings)
         self._collect_garbage()
+        self._list_dead()
+
+    def _list_dead(self) -> None:
+        """List the dead vectors of a catalog that has no complete list (a 0.1 store), once.
+
+        Reads every live segment's id list; a damaged vector file leaves the list missing (readers
+        then read every live id, and ``verify`` reports the file).
+        """
+        if self.catalog.dead_vector_ids() is not None:
+            return
+        dim = self.catalog.settings().get("dim")
+        with suppress(MemvidError, OSError):
+            files = {
+                seg.seq: read_file_ids(self.path / "segments" / seg.index_file, int(dim))
+                for seg in self.catalog.segments()
+                if seg.kind == "records" and dim is not None
+            }
+            with self.catalog.transaction():
+                self.catalog.list_dead(files)
 
     def _collect_garbage(self) -> None:
         """Recovery before a write (``commit.collect_garbage``), and stale index snapshots."""
@@ -203,6 +232,11 @@ class Engine:
     def metric(self) -> str:
         """``cosine``, ``ip`` or ``l2``."""
         return str(self.settings["metric"])
+
+    @property
+    def vector_encoding(self) -> str:
+        """How new segments keep their vectors: ``float32``, ``float16``, ``int8`` or ``binary``."""
+        return str(self.settings.get("vector_encoding") or DEFAULT_ENCODING)
 
     @property
     def model(self) -> str | None:
@@ -257,9 +291,10 @@ class Engine:
             gen = self._seen_generation = self.catalog.generation()
             settings = self.catalog.settings()
             segments = {s.seq: s for s in self.catalog.segments()}
-            live = np.sort(np.asarray(self.catalog.live_vector_ids(), dtype=np.int64))
+            spec = IndexSpec.from_meta(settings.get("index"))
+            dead = self.catalog.dead_vector_ids() if spec.kind == "flat" else None
+            live = LiveSet(dead=dead) if dead is not None else LiveSet(ids=self.catalog.live_vector_ids())
         dim = settings.get("dim")
-        spec = IndexSpec.from_meta(settings.get("index"))
         snap = settings.get("index_snapshot")
         index = self._index
         rebuilt = settings.get("catalog_id") != self.settings.get("catalog_id")
@@ -274,13 +309,12 @@ class Engine:
             or index.spec != spec
             or snap != self.settings.get("index_snapshot")
         )
-        warm = list(segments.values()) if rebuild_all else []
         if dim is not None and rebuild_all:
             self._track_vector_files(int(dim), segments)
             index, covered = indexing.open_index(
-                self._index_host, int(dim), str(settings["metric"]), spec, snap, live, gen
+                self._index_host, int(dim), str(settings["metric"]), spec, snap, live, gen, segments
             )
-            new = [s for s in segments.values() if s.seq > covered]
+            new = [s for s in segments.values() if s.seq not in covered]
         else:
             new = [s for seq, s in segments.items() if seq not in self._segments]
         loaded = []
@@ -289,7 +323,7 @@ class Engine:
                 if seg.kind != "records":
                     continue
                 ids, vectors = self.reader.load_vectors(seg, int(settings["dim"]))
-                keep = np.isin(ids, live)
+                keep = live.mask(ids)
                 loaded.append((ids[keep], vectors[keep]))
         # Everything is read: apply it.
         if rebuild_all:
@@ -298,7 +332,7 @@ class Engine:
             for ids, vectors in loaded:
                 index.add(ids, vectors)
             if not rebuild_all:
-                index.remove(np.setdiff1d(index.ids(), live, assume_unique=True))
+                index.remove(live.gone(index.ids()))
         self._index = index
         self.settings = settings
         for seq in [s for s in self._segments if s not in segments]:
@@ -306,8 +340,8 @@ class Engine:
         self._segments = self.reader.segments = segments
         if dim is not None:
             self._track_vector_files(int(dim), segments)
-        for seg in warm or new:
-            self.reader.warm(seg)
+        # Dictionaries load with a segment's first read (one more frame decode then), so opening
+        # reads no video frames whatever the number of segments.
         self.reader.clear_packs()
         self._metadata = None
         self._generation = gen
@@ -368,6 +402,7 @@ class Engine:
         with self._writer():
             dim = self.dim or vector_size(kept[0])
             prepared = prepare_vectors(kept, dim, self.metric)
+            check_encoding(self.vector_encoding, dim, self.metric)
             spec = IndexSpec.from_meta(self.settings.get("index"))
             if self.dim is None and spec.kind != "flat":
                 spec.new_index(dim, self.metric, 1)  # impossible settings fail before anything is written
@@ -407,7 +442,7 @@ class Engine:
             if self._index is None:
                 self._index = self._index_host.empty_index(dim, self.metric, spec)
             self._index.remove(replaced)
-            self._index.add(vids, prepared)
+            self._index.add(vids, np.concatenate([seg.vectors for seg in built if seg.vectors is not None]))
             self._after_commit(gen, built)
             self._apply(indexing.after_add(self._index_host, self._index))
         return [e.id for e in encoded]
@@ -438,19 +473,27 @@ class Engine:
             self._after_commit(gen, built)
             return len(found)
 
-    def compact(self) -> dict[str, int]:
+    def compact(self, *, vector_encoding: str | None = None) -> dict[str, int]:
         """Rewrite live records into fresh segments and drop dead frames and tombstones.
+
+        ``vector_encoding`` converts the store to that encoding on the way (every segment is
+        rewritten, so every vector is then kept that way); it stays the store's choice.
 
         Returns:
             Bytes of video before and after, and segment counts.
+
+        Raises:
+            InvalidArgument: an unknown encoding, or one that cannot hold the store's vectors.
         """
+        if vector_encoding is not None:
+            check_encoding(vector_encoding, self.dim, self.metric)
         with self._writer():
             before = self.catalog.stats()
             old = list(self._segments.values())
             rows = list(self.catalog.iter_records())
-            builder = SegmentBuilder(
-                self.path / "tmp", self.profile, encoder=self.encoder, settings=self.settings
-            )
+            settings = {**self.settings, "vector_encoding": vector_encoding or self.vector_encoding}
+            converted = settings["vector_encoding"] != self.vector_encoding
+            builder = SegmentBuilder(self.path / "tmp", self.profile, encoder=self.encoder, settings=settings)
             built: list[BuiltSegment] = []
             with self._commit.undone_on_failure(built):
                 seq, per = self.catalog.next_seq(), self.segment_records
@@ -473,12 +516,19 @@ class Engine:
                     for seg in built:
                         self._commit.record(seg, len(seg.placements))
                     self.catalog.put_records(new_rows)
+                    if converted:
+                        self.catalog.set_meta("vector_encoding", settings["vector_encoding"])
+                        self.catalog.require_format(settings["vector_encoding"])
                     gen = self.catalog.bump_generation()
+                self.settings["vector_encoding"] = settings["vector_encoding"]
             self._after_commit(gen, built)
             for dead in old:
                 self.reader.forget(dead.seq)
             delete_garbage(self.path, self.catalog)
-            self._apply(indexing.after_compact(self._index_host, self._index))
+            # Serve the new files as a reader would: re-encoded vectors (a new encoding, or int8
+            # calibrated anew) differ from those in memory, and mapped files are gone.
+            outcome = indexing.after_compact(self._index_host, self._index)
+            self._apply(indexing.Outcome(outcome.generation, reload=True))
             after = self.catalog.stats()
             return {
                 "video_bytes_before": before["video_bytes"],
@@ -758,6 +808,8 @@ class Engine:
                 dim=self.dim,
                 metric=self.metric,
                 model=self.model,
+                vector_encoding=self.vector_encoding,
+                vector_encodings=self._vector_files.encodings() if self._vector_files is not None else {},
                 profile=self.profile.name,
                 index_type=indexing.describe(self._index, self.settings),
                 index=indexing.info(self._index, self.settings),
@@ -808,6 +860,24 @@ class Engine:
         """
         with self._writer():
             return quarantine(self.path, self.catalog)
+
+    def set_vector_encoding(self, encoding: str) -> None:
+        """Keep the vectors of segments written from now on in ``encoding``.
+
+        Existing segments keep theirs (a store may mix encodings; each file says its own) until
+        ``compact()`` rewrites them; ``compact(vector_encoding=...)`` converts everything at once.
+
+        Raises:
+            InvalidArgument: an unknown encoding, or one that cannot hold the store's vectors.
+        """
+        check_encoding(encoding, self.dim, self.metric)
+        with self._writer():
+            with self.catalog.transaction():
+                self.catalog.set_meta("vector_encoding", encoding)
+                self.catalog.require_format(encoding)
+                gen = self.catalog.bump_generation()
+            self.settings["vector_encoding"] = encoding
+            self._apply(indexing.Outcome(gen))
 
     def build_index(
         self, index: str | None = None, index_options: Mapping[str, Any] | None = None

@@ -15,6 +15,8 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from langchain_memvid.engine.catalog.catalog import Catalog, RecordRow, SegmentRow
 from langchain_memvid.engine.codec import qr
 from langchain_memvid.engine.codec.frames import parse_frame
@@ -84,6 +86,7 @@ def verify_store(
             Problem(Catalog.FILE, f"record points at segment {seq}, which the catalog does not list", r.id)
             for r in rows_by_seq[seq]
         ]
+    files: dict[int, np.ndarray] = {}  # seq -> ids in its vector file
     for seg in reader.segments.values():
         video = reader.root / "segments" / seg.video_file
         try:
@@ -120,7 +123,9 @@ def verify_store(
                         )
             except MemvidError as e:
                 report.problems.append(Problem(seg.video_file, str(e), frame=n, action=_action(e)))
-        _verify_vectors(reader, dim, seg, rows_by_seq[seg.seq], report)
+        held = _verify_vectors(reader, dim, seg, rows_by_seq[seg.seq], report)
+        if held is not None and seg.kind == "records":
+            files[seg.seq] = held
         reader.clear_packs()
         for row in rows_by_seq[seg.seq]:
             report.records_checked += 1
@@ -156,6 +161,8 @@ def verify_store(
         )
         for name in unknown_files
     ]
+    if len(files) == sum(s.kind == "records" for s in reader.segments.values()):
+        report.problems += [Problem(Catalog.FILE, p) for p in catalog.dead_list_problems(files)]
     live = catalog.count()
     if live != vectors_in_index:
         report.problems.append(
@@ -171,21 +178,25 @@ def _action(e: MemvidError) -> str:
 
 def _verify_vectors(
     reader: SegmentReader, dim: int | None, seg: SegmentRow, rows: list[RecordRow], report: VerifyReport
-) -> None:
-    """The segment's vector file passes the same checks a reader applies, and holds every live id."""
+) -> np.ndarray | None:
+    """The segment's vector file passes the same checks a reader applies, and holds every live id.
+
+    Returns the ids it holds (None when it cannot be read).
+    """
     if dim is None:
-        return
+        return None
     try:
         ids, _ = reader.load_vectors(seg, int(dim))
     except MemvidError as e:
         report.problems.append(Problem(seg.index_file, str(e)))
-        return
+        return None
     held = set(ids.tolist())
     report.problems += [
         Problem(seg.index_file, "vector missing from the segment's vector file", r.id)
         for r in rows
         if r.vector_id not in held
     ]
+    return ids
 
 
 __all__ = ["Problem", "VerifyReport", "verify_store"]

@@ -399,3 +399,21 @@ def test_ingest_of_nothing_creates_no_store(tmp_path: Path) -> None:
     assert "Nothing to ingest" in result.output
     assert "data.csv: unsupported file type" in result.output
     assert not (tmp_path / "store").exists()
+
+
+def test_vector_encoding_at_ingest_compact_and_info(store_copy: Path, corpus: Path, tmp_path: Path) -> None:
+    before = engine_records(store_copy)
+    result = run("compact", store_copy, "--vector-encoding", "int8", "--json")
+    assert json.loads(result.stdout)["records"] == len(before)
+    assert "int8" in run("info", store_copy).stdout
+    info = json.loads(run("info", store_copy, "--json").stdout)
+    assert info["vector_encoding"] == "int8"
+    assert info["vector_encodings"] == {"int8": len(before)}
+    assert engine_records(store_copy) == before, "converting vectors changes no record"
+    kept = run("ingest", store_copy, corpus, "--vector-encoding", "binary", "--silent")
+    assert "keeps its int8 vectors" in kept.stderr
+    assert "compact --vector-encoding binary" in kept.stderr
+    bad = run("compact", store_copy, "--vector-encoding", "int4", check=False)
+    assert bad.returncode == 2
+    assert "int4" in bad.stderr
+    run("verify", store_copy)

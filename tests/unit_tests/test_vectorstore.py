@@ -567,3 +567,25 @@ def test_real_model_and_reopen_without_embedding(tmp_path: Path) -> None:
         assert isinstance(reopened.embeddings, SentenceTransformerEmbeddings)
         assert reopened.stats()["dim"] == 384
         assert reopened.similarity_search("a spacecraft launch", k=1)[0].page_content == sentences[2]
+
+
+# -- vector encodings ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["float16", "int8", "binary"])
+def test_a_compact_store_answers_like_its_stored_vectors_and_converts(tmp_path: Path, encoding: str) -> None:
+    embedding = DeterministicFakeEmbedding(size=16)
+    texts = [f"document number {i}" for i in range(40)]
+    store = MemvidVectorStore(tmp_path / "s", embedding, vector_encoding=encoding)
+    ids = store.add_texts(texts, metadatas=[{"i": i} for i in range(40)])
+    assert store.engine.stats()["vector_encodings"] == {encoding: 40}
+    docs = store.similarity_search_with_score(texts[7], k=3)
+    reopened = MemvidVectorStore(tmp_path / "s", embedding)
+    assert reopened.similarity_search_with_score(texts[7], k=3) == docs
+    assert reopened.get_by_ids([ids[7]])[0].page_content == texts[7]
+    mmr = reopened.max_marginal_relevance_search(texts[7], k=2, fetch_k=10)
+    assert len(mmr) == 2
+    with pytest.raises(StoreConfigMismatch, match="compact"):
+        MemvidVectorStore(tmp_path / "s", embedding, vector_encoding="float32")
+    reopened.compact(vector_encoding="float32")
+    assert MemvidVectorStore(tmp_path / "s", embedding).engine.stats()["vector_encodings"] == {"float32": 40}

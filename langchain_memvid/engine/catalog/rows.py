@@ -109,6 +109,11 @@ def meta_crc(key: str, value: str) -> int:
     return zlib.crc32(f"{key}\x00{value}".encode())
 
 
+def dead_crc(vector_id: int, seq: int) -> int:
+    """CRC-32 of a ``dead_vectors`` row (``vector_id NUL seq``, in decimal)."""
+    return zlib.crc32(f"{vector_id}\x00{seq}".encode())
+
+
 def segment_crc(values: Sequence[Any]) -> int:
     """CRC-32 of a ``segments`` row as inserted (the BLOB in hex)."""
     parts = [v.hex() if isinstance(v, (bytes, bytearray, memoryview)) else repr(v) for v in values]
@@ -146,6 +151,8 @@ def check_setting(key: str, value: Any) -> Any:
         checked_int(value, "setting 'dim'", 1, MAX_DIM)
     elif key == "metric" and value not in ("cosine", "ip", "l2"):
         raise damaged("setting 'metric'", f"is {value!r:.40}, not cosine, ip or l2")
+    elif key == "vector_encoding" and value not in ("float32", "float16", "int8", "binary"):
+        raise damaged("setting 'vector_encoding'", f"is {value!r:.40}, not float32, float16, int8 or binary")
     elif key in ("profile", "model") and value is not None and not isinstance(value, str):
         raise damaged(f"setting {key!r}", "is not a string")
     return value

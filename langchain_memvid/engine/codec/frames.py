@@ -25,7 +25,11 @@ from langchain_memvid.engine.codec.records import EncodedRecord, pack_entries
 from langchain_memvid.engine.errors import ChecksumMismatch, CorruptData, LimitExceeded, UnsupportedFormat
 
 MAGIC = b"MVDB"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # of frame headers (docs/format.md section 3.1): unchanged since version 1
+# The newest store format this library reads (catalog and segment headers; section 10). Version 2
+# adds compact vector files (float16, int8, binary); a store of float32 vectors stays version 1.
+STORE_FORMAT_VERSION = 2
+COMPACT_VECTORS_VERSION = 2
 HEADER = struct.Struct(">4sBBHIIIII")  # magic, version, kind, flags, segment, frame, part, parts, body length
 CRC = struct.Struct(">I")
 HEADER_SIZE = HEADER.size + CRC.size  # 32 bytes

@@ -6,7 +6,8 @@ symbol. Payloads always travel in QR byte mode and decoders return the raw bytes
 
 Backends: ``zxing`` (zxing-cpp, a core dependency) encodes and decodes; ``qrcode`` (pure Python)
 encodes and ``zbar`` (pyzbar + libzbar) decodes. Both are optional and imported lazily so that a
-missing one only fails when it is asked for.
+missing one only fails when it is asked for. zxing-cpp is imported on first use too, so that code
+that draws or reads no frame does not load it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-import zxingcpp
 
 from langchain_memvid.engine.errors import BackendUnavailable, FrameUnreadable, InvalidArgument
 
@@ -153,6 +153,8 @@ def encode(payload: bytes, *, ecc: str = "L", module_px: int = 1, backend: str =
     else:
         modules = None
     if modules is None:
+        import zxingcpp
+
         barcode = zxingcpp.create_barcode(data, zxingcpp.BarcodeFormat.QRCode, ec_level=ecc)
         symbol = np.array(barcode.to_image(scale=module_px), dtype=np.uint8)
     else:
@@ -314,6 +316,8 @@ def _single(found: list[bytes]) -> bytes:
 
 def _decode_zxing(gray: np.ndarray) -> bytes:
     """Read with zxing-cpp: a fast pass for pure generated frames, then a robust one."""
+    import zxingcpp
+
     fmt = zxingcpp.BarcodeFormat.QRCode
     formats = zxingcpp.BarcodeFormats(fmt)
     # A pure frame (as written, or losslessly stored) decodes in well under a millisecond this way.

@@ -6,6 +6,10 @@ packet's byte offset and size; those go into the catalog, so a later read of fra
 
 A write that runs out of disk (``ENOSPC``) or past a file-size limit (``EFBIG``) raises
 ``DiskFull``, whether Python or FFmpeg saw it first.
+
+PyAV and OpenCV are imported by the functions that use them, not with the module: the catalog
+names ``FrameLocation`` and ``VideoInfo``, and opening a store or reading its catalog must not pay
+for the video libraries.
 """
 
 from __future__ import annotations
@@ -18,8 +22,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import av
-import cv2
 import numpy as np
 
 from langchain_memvid.engine.errors import CorruptData, DiskFull, FrameUnreadable
@@ -97,6 +99,8 @@ def write_video(
     Raises:
         DiskFull: the disk filled up or the file passed a file-size limit (ENOSPC, EFBIG).
     """
+    import av
+
     try:
         _write_frames(path, images, profile)
     except (OSError, av.FFmpegError) as e:
@@ -110,6 +114,8 @@ def write_video(
 
 
 def _write_frames(path: Path, images: list[np.ndarray], profile: Profile) -> None:
+    import av
+
     height, width = images[0].shape
     container = av.open(str(path), mode="w", format=profile.container)
     try:
@@ -138,6 +144,8 @@ def probe(path: Path) -> VideoInfo:
     Raises:
         CorruptData: the file is not a readable video (truncated, overwritten, no video stream).
     """
+    import av
+
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -156,6 +164,8 @@ def probe(path: Path) -> VideoInfo:
 
 def scan_packets(path: Path) -> Iterator[tuple[FrameLocation, bytes]]:
     """Demux every video packet in file order (used when writing, verifying and rebuilding)."""
+    import av
+
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -206,11 +216,15 @@ def decode_packet(data: bytes, info: VideoInfo) -> np.ndarray:
         if (width, height) != (info.width, info.height) or width * height > MAX_FRAME_PIXELS:
             msg = f"A PNG frame packet declares {width}x{height} pixels; the segment's frames are {info.width}x{info.height}."
             raise FrameUnreadable(msg)
+        import cv2
+
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
         if image is None:
             msg = "A PNG frame packet does not decode to an image."
             raise FrameUnreadable(msg)
         return image
+    import av
+
     try:
         ctx = av.CodecContext.create(info.codec, "r")
         assert isinstance(ctx, av.VideoCodecContext)

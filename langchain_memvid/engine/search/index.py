@@ -30,6 +30,7 @@ import numpy as np
 from langchain_memvid.engine.errors import InvalidArgument
 from langchain_memvid.engine.search.faiss_helpers import (
     faiss_reason,
+    few_threads,
     find_hnsw,
     find_inner,
     gpu_status,
@@ -189,6 +190,7 @@ class VectorIndex:
         self._hnsw = False
         self._quantizer_hnsw = False  # an IVF with an HNSW coarse quantizer
         self._hamming = False  # LSH: scores are Hamming distances, so results are always re-ranked
+        self._main_ip = False  # main scores cosine as inner product (mapped vector files)
         self._params_ok = True
         self._gpu_res: Any = None
         self._cpu_main: Any = None
@@ -303,6 +305,7 @@ class VectorIndex:
         self.trained_on, self.train_sample = trained_on, train_sample
         self.mmapped = mmapped
         self.mutable = not mmapped
+        self._main_ip = self.metric == "cosine" and main.metric_type == faiss.METRIC_INNER_PRODUCT
         wrapped = isinstance(faiss.downcast_index(main), (faiss.IndexIDMap, faiss.IndexIDMap2))
         any_ivf = faiss.try_extract_index_ivf(main)
         self._ivf = None if wrapped else any_ivf  # ids live in the IVF lists: search it directly
@@ -418,6 +421,12 @@ class VectorIndex:
         approximate search that comes back short is redone exhaustively, then exactly.
         """
         queries = np.ascontiguousarray(queries, dtype=np.float32)
+        with few_threads(len(queries)):
+            return self._search(queries, k, allowed, params)
+
+    def _search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None, params: Mapping[str, int] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         if allowed is None and not params:
             planned = self._search_planned(queries, k)
             if planned is not None:
@@ -459,7 +468,8 @@ class VectorIndex:
         (measured at 1M vectors), more than the work it does. Scores are computed in double
         precision here (``search`` rounds them to float32).
         """
-        run = self._run_plan(query, k, reuse=True)
+        with few_threads(1):
+            run = self._run_plan(query, k, reuse=True)
         if run is None:
             return None
         dist, found, labels = run
@@ -472,7 +482,7 @@ class VectorIndex:
 
     def _score_list(self, dist: list[float]) -> list[float]:
         """``_scores`` for one row of Python floats."""
-        if self.metric == "cosine":
+        if self.metric == "cosine" and not self._main_ip:
             return [1.0 - 0.5 * d for d in dist]
         if self.metric == "l2":
             return [math.sqrt(d) if d > 0 else 0.0 for d in dist]
@@ -554,10 +564,13 @@ class VectorIndex:
         return self._inner, self._labels_main()
 
     def _scores(self, dist: np.ndarray) -> np.ndarray:
-        """Scores of the metric from FAISS's distances (``main`` searches cosine as L2)."""
+        """Scores of the metric from FAISS's distances.
+
+        ``main`` searches cosine as L2, except a flat store's mapped vector files (inner product).
+        """
         if self.metric == "l2":
             return np.sqrt(np.maximum(dist, 0)).astype(np.float32, copy=False)
-        if self.metric == "cosine":
+        if self.metric == "cosine" and not self._main_ip:
             scores = dist * np.float32(-0.5)  # L2 on unit vectors: |a - b|^2 = 2 - 2 cos
             scores += np.float32(1.0)
             return scores.astype(np.float32, copy=False)

@@ -15,7 +15,6 @@ import os
 import zlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,16 +99,6 @@ class SegmentReader:
             os.close(fd)
         self._fds.clear()
         self._packs.clear()
-
-    def warm(self, seg: SegmentRow) -> None:
-        """Load a segment's dictionary up front so that a first read costs one frame decode.
-
-        A damaged segment must not stop the store from opening: the error surfaces (with the
-        record id) when a record of that segment is read, and ``verify`` reports it.
-        """
-        if seg.dict_frames and seg.seq not in self._dicts:
-            with suppress(MemvidError, OSError):
-                self._dictionary(seg)
 
     # -- records -------------------------------------------------------------------------
 

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import zstandard
 
+from langchain_memvid.engine.catalog.catalog import format_for
 from langchain_memvid.engine.codec import qr
 from langchain_memvid.engine.codec.frames import (
-    FORMAT_VERSION,
     KIND_DICTIONARY,
     KIND_RECORDS,
     KIND_SEGMENT_HEADER,
@@ -42,7 +42,11 @@ from langchain_memvid.engine.codec.video import FrameLocation, VideoInfo, raise_
 from langchain_memvid.engine.errors import CorruptData
 from langchain_memvid.engine.files import fsync_file, sha256_regular
 from langchain_memvid.engine.profiles import Profile
-from langchain_memvid.engine.search.vector_files import serialize_vectors
+from langchain_memvid.engine.search.encodings import DEFAULT_ENCODING
+from langchain_memvid.engine.search.vector_files import (
+    deserialize_vectors,
+    serialize_vectors,
+)
 
 DICT_MIN_TEXT_BYTES = 32 << 10  # below this a dictionary costs more frames than it saves
 DICT_MIN_RECORDS = 16
@@ -75,6 +79,7 @@ class BuiltSegment:
     video_sha256: str = ""
     index_sha256: str = ""
     dictionary: zstandard.ZstdCompressionDict | None = None
+    vectors: np.ndarray | None = None  # the vectors as stored (decoded from a lossy encoding)
 
 
 def train_dictionary(records: Sequence[EncodedRecord]) -> zstandard.ZstdCompressionDict | None:
@@ -147,14 +152,15 @@ class SegmentBuilder:
         self.settings = settings
         self.capacity = qr.capacity(profile.ecc)
 
-    def _header(self, seq: int, kind: str, extra: dict[str, Any]) -> bytes:
+    def _header(self, seq: int, kind: str, extra: dict[str, Any], *, vectors: bool = False) -> bytes:
+        encoding = self.settings.get("vector_encoding") if vectors else None
         body = {
-            "format_version": FORMAT_VERSION,
+            "format_version": format_for(encoding),  # 2 for a segment with compact vectors
             "segment": seq,
             "kind": kind,
             "created": time.time(),
             "profile": self.profile.name,
-            "embedding": {k: self.settings.get(k) for k in ("model", "dim", "metric")},
+            "embedding": {k: self.settings.get(k) for k in ("model", "dim", "metric", "vector_encoding")},
             **extra,
         }
         return json.dumps(body, sort_keys=True).encode()
@@ -190,6 +196,7 @@ class SegmentBuilder:
             seq,
             "records",
             {"records": len(records), "packs": len(packs), "dictionary_frames": len(dict_parts)},
+            vectors=bool(len(records)),
         )
         head_payloads = [build_frame(FrameHeader(KIND_SEGMENT_HEADER, seq, 0, 0, 1), header)]
         built = self._write(
@@ -233,7 +240,11 @@ class SegmentBuilder:
             with video_path.open("rb") as fh:
                 crcs = [zlib.crc32(_pread(fh.fileno(), loc)) for loc in locations]
             writing = index_path
-            index_path.write_bytes(serialize_vectors(vector_ids, vectors, str(self.settings["metric"])))
+            encoding = str(self.settings.get("vector_encoding") or DEFAULT_ENCODING)
+            data = serialize_vectors(vector_ids, vectors, str(self.settings["metric"]), encoding)
+            if encoding != "float32":  # the index must search what the file holds
+                vectors = deserialize_vectors(data, vectors.shape[1])[1]
+            index_path.write_bytes(data)
             for writing in (video_path, index_path):  # ``writing`` names the file being fsynced
                 fsync_file(writing)
         except BaseException as e:
@@ -257,6 +268,7 @@ class SegmentBuilder:
             dict_frames=0,
             video_sha256=sha256_regular(video_path)[1],
             index_sha256=sha256_regular(index_path)[1],
+            vectors=vectors,
         )
 
 

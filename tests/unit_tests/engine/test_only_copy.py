@@ -114,7 +114,7 @@ def test_an_empty_catalog_in_a_folder_without_segments_is_an_unfinished_creation
     assert Engine(store_path, create=False).get(["keep0"]) == BASELINE[:1]
 
 
-@pytest.mark.parametrize("version", [2, 999_999])
+@pytest.mark.parametrize("version", [3, 999_999])
 def test_a_newer_catalog_is_refused_before_anything_is_written(stored: Path, version: int):
     db = sqlite3.connect(stored / Catalog.FILE)
     db.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(version),))
@@ -276,7 +276,7 @@ def test_rebuild_stops_at_a_segment_from_a_newer_format(
     engine = open_engine()
     with monkeypatch.context() as patch:  # what a newer library would write
         patch.setattr(frames, "FORMAT_VERSION", 2)
-        patch.setattr(segments, "FORMAT_VERSION", 2)
+        patch.setattr(segments, "format_for", lambda encoding: 3)
         add(engine, [Record("future", "written by a newer version")])
     newer = next(s for s in engine.catalog.segments() if s.seq == 3).video_file
     with pytest.raises(UnsupportedFormat, match="upgrade"):
