@@ -121,8 +121,8 @@ def crash_workload(store: str, log: str, seed: int, kill: dict[str, Any] | None)
         elif r < 0.93:
             chosen = rng.sample(sorted(state), min(len(state), rng.randint(1, 6)))
             op = {"op": "delete", "ids": [*chosen, "never-stored"]}
-        else:
-            op = {"op": "compact"}
+        else:  # sometimes converting the vectors on the way (a commit of format 2)
+            op = {"op": "compact", "vectors": rng.choice(("float32", "float16", "int8"))}
         log_line(fd, {"event": "about", **op})
         if op["op"] == "add":
             recs = op["recs"]
@@ -135,7 +135,7 @@ def crash_workload(store: str, log: str, seed: int, kill: dict[str, Any] | None)
             for i in op["ids"]:
                 state.pop(i, None)
         else:
-            engine.compact()
+            engine.compact(vector_encoding=op["vectors"])
         log_line(fd, {"event": "ack", **op})
 
 
