@@ -19,8 +19,6 @@ grown ``retrain_growth`` times past the training size) and by ``build_index()``.
 
 from __future__ import annotations
 
-import mmap
-import os
 import re
 import secrets
 import time
@@ -42,11 +40,11 @@ from langchain_memvid.engine.errors import (
     SegmentNotFound,
     UnsafePath,
 )
-from langchain_memvid.engine.files import open_regular, sha256_regular
+from langchain_memvid.engine.files import sha256_regular
 from langchain_memvid.engine.search.index import VectorIndex, VectorSource, empty_like, new_main
 from langchain_memvid.engine.search.index_spec import IndexSpec
 from langchain_memvid.engine.search.live import LiveSet
-from langchain_memvid.engine.search.vector_files import check_vector_file
+from langchain_memvid.engine.search.vector_files import check_vector_file, mapped_file
 from langchain_memvid.engine.storage.commit import install
 from langchain_memvid.engine.storage.reader import SegmentReader
 
@@ -246,14 +244,10 @@ def _mapped_file(host: IndexHost, seg: SegmentRow, dim: int, metric: int) -> Any
     """
     path = host.reader.segment_file(seg.index_file)
     try:
-        fd = open_regular(path)
-        try:
-            if os.fstat(fd).st_size != seg.index_bytes or not seg.index_bytes:
+        with mapped_file(path) as mapped:
+            if len(mapped) != seg.index_bytes or not seg.index_bytes:
                 return None
-            with mmap.mmap(fd, seg.index_bytes, access=mmap.ACCESS_READ) as mapped:
-                layout = check_vector_file(mapped, dim)  # touches the pages holding counts only
-        finally:
-            os.close(fd)
+            layout = check_vector_file(mapped, dim)  # touches the pages holding counts only
         if layout.encoding == "binary" or layout.count != seg.record_count:
             return None
         part = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)

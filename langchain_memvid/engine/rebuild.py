@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import os
 import sqlite3
 import time
@@ -66,7 +65,6 @@ from langchain_memvid.engine.files import (
     check_regular,
     fsync_dir,
     move_aside,
-    open_regular,
     read_regular,
     refuse_links,
     sha256_regular,
@@ -75,6 +73,7 @@ from langchain_memvid.engine.search.encodings import DEFAULT_ENCODING
 from langchain_memvid.engine.search.vector_files import (
     check_vector_file,
     deserialize_vectors,
+    mapped_file,
     serialize_vectors,
 )
 from langchain_memvid.engine.search.vectors import prepare_vectors
@@ -608,12 +607,8 @@ def _segment_vector_ids(
 
 def _file_encoding(path: Path, dim: int) -> str:
     """The encoding of an intact vector file (rebuild has checked or rewritten each one)."""
-    fd = open_regular(path)
-    try:
-        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
-            return check_vector_file(mapped, dim).encoding
-    finally:
-        os.close(fd)
+    with mapped_file(path) as mapped:
+        return check_vector_file(mapped, dim).encoding
 
 
 def _write_catalog(

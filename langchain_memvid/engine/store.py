@@ -107,7 +107,7 @@ class Engine:
 
         ``vector_encoding`` picks how segment files keep vectors when the store is created (``float32``,
         ``float16``, ``int8`` or ``binary``; see docs/indexes.md); reopening with another raises
-        ``StoreConfigMismatch`` (``compact(vectors=...)`` converts a store).
+        ``StoreConfigMismatch`` (``compact(vector_encoding=...)`` converts a store).
 
         ``index`` picks the vector index when the store is created: ``flat`` (exact, the default),
         ``ivf``, ``ivfpq``, ``hnsw``, ``lsh`` or a FAISS factory string; ``index_options`` tunes it
