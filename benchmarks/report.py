@@ -541,6 +541,10 @@ def main() -> None:
             parts.append(section(res))
         except KeyError as e:
             print(f"skip {name}: result file lacks {e}", file=sys.stderr)
+    # Written by hand from compare.json (benchmarks/compare_revisions.py prints it), kept verbatim.
+    compare = RESULTS / "compare.md"
+    if compare.is_file():
+        parts.append(compare.read_text())
     page = OUT.parent / "benchmarks.md"
     page.write_text("\n".join(parts))
     print(f"wrote {page}")

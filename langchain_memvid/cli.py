@@ -171,8 +171,9 @@ def k_option(func: F) -> F:
     "--vector-encoding",
     type=click.Choice(ENCODINGS),
     default=None,
-    help="How a new store keeps its vectors: float32 (exact, the default), float16, int8 or binary "
-    "(smaller, approximate; see docs/indexes.md).",
+    help="How a new store keeps its vectors: int8 (the default: a quarter of float32's bytes, recall@10 "
+    "0.997 against exact search), float32 (exact), float16, or binary (smallest, recall@10 0.71). "
+    "See docs/indexes.md.",
 )
 @click.option(
     "--batch-size",

@@ -212,7 +212,8 @@ class MemvidVectorStore(VectorStore):
             profile: Video profile of a new store: "lossless" or "robust".
             **engine_options: Passed to the engine: `index` and `index_options` (the vector
                 index and its per-store knobs; see docs/indexes.md), `vector_encoding` (how a new
-                store keeps its vectors: "float32", "float16", "int8" or "binary"),
+                store keeps its vectors: "int8", the default, or "float32" (exact),
+                "float16", "binary"; docs/indexes.md),
                 `encoder`, `decoder`, `lock_timeout`, `create`, `segment_records`.
 
         Raises:

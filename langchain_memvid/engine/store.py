@@ -105,8 +105,8 @@ class Engine:
     ) -> None:
         """Open (or create) the store at ``path``.
 
-        ``vector_encoding`` picks how segment files keep vectors when the store is created (``float32``,
-        ``float16``, ``int8`` or ``binary``; see docs/indexes.md); reopening with another raises
+        ``vector_encoding`` picks how segment files keep vectors when the store is created: ``int8``
+        (the default), ``float32`` (exact), ``float16`` or ``binary`` (docs/indexes.md); reopening with another raises
         ``StoreConfigMismatch`` (``compact(vector_encoding=...)`` converts a store).
 
         ``index`` picks the vector index when the store is created: ``flat`` (exact, the default),

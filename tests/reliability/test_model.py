@@ -153,7 +153,10 @@ class EngineModel(RuleBasedStateMachine):
     def create(self, metric: str, data: st.DataObject, n: int) -> None:
         """A new store, with a first batch of records (up to three segments) or none."""
         self.metric = metric
-        self.engine = Engine(self.path, dim=DIM, metric=metric, segment_records=SEGMENT_RECORDS)
+        # Exact vectors: the model compares stored vectors and scores with its own float math.
+        self.engine = Engine(
+            self.path, dim=DIM, metric=metric, segment_records=SEGMENT_RECORDS, vector_encoding="float32"
+        )
         if n:
             self.write(data, n, ids)
 

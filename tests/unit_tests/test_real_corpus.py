@@ -239,12 +239,21 @@ def test_changed_environment_rechecks_the_text(
     meta = json.loads((tmp_path / f"real-{N}.json").read_text(encoding="utf-8"))
     assert meta["fingerprint"]["environment"]["python"] == "9.9.9"
 
-    stream = list(itertools.islice(rc.chunks(), 2 * N))  # now the text differs: embedded again
+    # Now the text differs (one chunk gone): only texts the cache lacks are embedded.
+    before, _, old_vectors = rc.load(N, cache=tmp_path, embed=fake, progress=False)
+    stream = list(itertools.islice(rc.chunks(), 2 * N))
     monkeypatch.setattr(rc, "environment", lambda: {**real, "python": "9.9.10"})
     monkeypatch.setattr(rc, "chunks", lambda: iter(stream[1:]))
-    texts, _, _ = rc.load(N, cache=tmp_path, embed=fake, progress=False)
+    texts, _, vectors = rc.load(N, cache=tmp_path, embed=fake, progress=False)
     assert fake.calls == 2
     assert texts[0] != stream[0][0]
+    new = [t for t in texts if t not in before]
+    assert 0 < len(new) < 5
+    assert fake.texts == N + len(new)
+    assert np.array_equal(vectors, fake(texts).astype(np.float32))
+    meta = json.loads((tmp_path / f"real-{N}.json").read_text(encoding="utf-8"))
+    assert (meta["embedded"], meta["kept_from_previous_cache"]) == (len(new), N - len(new))
+    assert old_vectors.shape == vectors.shape
 
 
 def test_fewer_chunks_than_asked_says_so(
@@ -309,3 +318,21 @@ def test_cli_builds_and_reports(
     assert str(tmp_path / "real-100.npy") in out
     assert "a corpus can hold 1,188 of them" in out
     assert rc.available() == {"kind": 1200}
+
+
+def test_load_cached_serves_the_set_as_built_and_refuses_a_bad_one(
+    tmp_path: Path, fake: FakeEmbed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts, metadatas, vectors = rc.load(N, cache=tmp_path, embed=fake, progress=False)
+    real = rc.environment()
+    monkeypatch.setattr(rc, "environment", lambda: {**real, "python": "9.9.9"})
+    monkeypatch.setattr(rc, "chunks", lambda: pytest.fail("load_cached must not extract"))
+    got = rc.load_cached(f"real-{N}", cache=tmp_path)
+    assert got[0] == texts
+    assert got[1] == metadatas
+    assert np.array_equal(got[2], vectors)
+    (tmp_path / f"real-{N}.npy").write_bytes(b"not an array")
+    with pytest.raises(FileNotFoundError, match="sha256"):
+        rc.load_cached(f"real-{N}", cache=tmp_path)
+    with pytest.raises(FileNotFoundError, match="no cache"):
+        rc.load_cached("real-1", cache=tmp_path)

@@ -153,7 +153,9 @@ def test_unknown_filter_operator(filled: MemvidVectorStore) -> None:
 @pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
 def test_relevance_scores_in_unit_interval(tmp_path: Path, embedding: Embeddings, metric: str) -> None:
     texts = [f"text {i}" for i in range(10)]
-    with MemvidVectorStore.from_texts(texts, embedding, path=tmp_path / metric, metric=metric) as store:
+    # Exact vectors: the exact match must score exactly 1 (int8 gives 0.999; see the encodings test).
+    exact = {"vector_encoding": "float32"}
+    with MemvidVectorStore.from_texts(texts, embedding, path=tmp_path / metric, metric=metric, **exact) as store:
         assert store.metric == metric
         raw = store.similarity_search_with_score("text 3", k=10)
         relevance = store.similarity_search_with_relevance_scores("text 3", k=10)
@@ -308,7 +310,11 @@ def test_per_query_index_knobs(tmp_path: Path) -> None:
             return by_text[text].tolist()
 
     store = MemvidVectorStore(
-        tmp_path / "ivf", Table(), index="ivf", index_options={"nlist": 8, "nprobe": 1, "min_vectors": 100}
+        tmp_path / "ivf",
+        Table(),
+        index="ivf",
+        index_options={"nlist": 8, "nprobe": 1, "min_vectors": 100},
+        vector_encoding="float32",  # compared with numpy over the exact points
     )
     store.add_texts(texts, ids=texts)
     unit = points / np.linalg.norm(points, axis=1, keepdims=True)
@@ -378,7 +384,9 @@ def test_from_documents_keeps_document_ids(tmp_path: Path, embedding: Embeddings
 
 def test_mmr_returns_diverse_results(tmp_path: Path, parsed_embedding: Embeddings) -> None:
     texts = ["1 0 | a1", "1 0.01 | a2", "1 0.02 | a3", "0.6 0.8 | b"]
-    with MemvidVectorStore.from_texts(texts, parsed_embedding, path=tmp_path / "s") as store:
+    # Vectors 0.01 apart: exact (float32) vectors keep them apart (int8 would round them together).
+    exact = {"vector_encoding": "float32"}
+    with MemvidVectorStore.from_texts(texts, parsed_embedding, path=tmp_path / "s", **exact) as store:
         plain = [d.page_content for d in store.similarity_search("1 0.1 | q", k=2)]
         diverse = [d.page_content for d in store.max_marginal_relevance_search("1 0.1 | q", k=2, fetch_k=4)]
         relevant = store.max_marginal_relevance_search("1 0.1 | q", k=2, fetch_k=4, lambda_mult=1.0)

@@ -541,3 +541,13 @@ def test_an_open_reader_follows_a_conversion_by_another_handle(
     assert "r12" not in {h.record.id for h in after}
     assert [h.record.id for h in after][:3] == [h.record.id for h in before if h.record.id != "r12"][:3]
     assert_exact(reader, query, 5)
+
+
+def test_a_new_store_keeps_int8_vectors_by_default(tmp_path: Path) -> None:
+    # The default is chosen by measurement (docs/indexes.md): recall@10 of int8 against exact
+    # float32 search was 0.9965 on real embeddings, at a quarter of the bytes.
+    with Engine(tmp_path / "s") as engine:
+        add(engine, records(5))
+        assert engine.vector_encoding == "int8"
+        assert engine.stats()["vector_encodings"] == {"int8": 5}
+    assert _format_version(tmp_path / "s") == 2

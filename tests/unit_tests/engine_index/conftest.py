@@ -76,6 +76,10 @@ def open_engine(store_path: Path) -> Iterator[Callable[..., Engine]]:
     opened: list[Engine] = []
 
     def factory(**kwargs: Any) -> Engine:
+        if not (store_path / "catalog.sqlite").exists():
+            # Index types are checked against numpy over the vectors given: exact vectors
+            # (float32) keep that comparison exact; engine/test_vector_encodings.py tests the rest.
+            kwargs.setdefault("vector_encoding", "float32")
         engine = Engine(store_path, **kwargs)
         opened.append(engine)
         return engine
