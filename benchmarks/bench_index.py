@@ -120,7 +120,7 @@ def write_vector_files(folder: Path, x: np.ndarray, per_file: int = 4096) -> Vec
     for seq, start in enumerate(range(0, len(x), per_file), start=1):
         ids = np.arange(start, min(start + per_file, len(x)), dtype=np.int64)
         name = f"{seq:08d}.faiss"
-        (folder / name).write_bytes(serialize_vectors(ids, np.ascontiguousarray(x[ids]), "cosine"))
+        (folder / name).write_bytes(serialize_vectors(ids, np.ascontiguousarray(x[ids]), "cosine", "float32"))
         files.track(seq, name)
     return files
 

@@ -14,6 +14,7 @@ from typing import Any
 from langchain_memvid.engine.catalog.catalog import Catalog
 from langchain_memvid.engine.errors import CorruptData, NotAStore, StoreConfigMismatch, StoreNotFound
 from langchain_memvid.engine.files import refuse_links
+from langchain_memvid.engine.search.encodings import recorded_encoding
 from langchain_memvid.engine.search.index_spec import IndexSpec
 
 # What a store folder may hold before its catalog exists (a creation that never finished).
@@ -84,7 +85,7 @@ def check_settings(
     if metric is not None and settings.get("metric") != metric:
         msg = f"The store was built with metric {settings.get('metric')!r}, not {metric!r}."
         raise StoreConfigMismatch(msg)
-    recorded = settings.get("vector_encoding") or "float32"  # stores from 0.1 record none: float32
+    recorded = recorded_encoding(settings)
     if encoding is not None and recorded != encoding:
         msg = f"The store keeps {recorded} vectors, not {encoding}; open it without `vector_encoding`, or convert it with compact(vector_encoding={encoding!r})."
         raise StoreConfigMismatch(msg)

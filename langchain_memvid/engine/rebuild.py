@@ -69,7 +69,7 @@ from langchain_memvid.engine.files import (
     refuse_links,
     sha256_regular,
 )
-from langchain_memvid.engine.search.encodings import DEFAULT_ENCODING
+from langchain_memvid.engine.search.encodings import recorded_encoding
 from langchain_memvid.engine.search.vector_files import (
     check_vector_file,
     deserialize_vectors,
@@ -557,7 +557,7 @@ def _write_vector_file(
     final = root / "segments" / f"{seg.name}.faiss"
     tmp = root / "tmp" / f"{seg.name}.faiss"
     tmp.parent.mkdir(exist_ok=True)
-    encoding = str(settings.get("vector_encoding") or DEFAULT_ENCODING)
+    encoding = recorded_encoding(settings)
     write_durably(tmp, serialize_vectors(ids, vectors, str(settings["metric"]), encoding))
     if final.exists():
         aside = move_aside(final, root / "quarantine")

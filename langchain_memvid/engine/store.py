@@ -45,7 +45,7 @@ from langchain_memvid.engine.errors import (
 )
 from langchain_memvid.engine.opening import check_index_choice, check_settings, has_catalog, open_folder
 from langchain_memvid.engine.profiles import get_profile
-from langchain_memvid.engine.search.encodings import DEFAULT_ENCODING, check_encoding
+from langchain_memvid.engine.search.encodings import DEFAULT_ENCODING, check_encoding, recorded_encoding
 from langchain_memvid.engine.search.filters import Filter, compile_filter
 from langchain_memvid.engine.search.index import VectorIndex
 from langchain_memvid.engine.search.index_spec import SEARCH_KEYS, IndexSpec
@@ -236,7 +236,7 @@ class Engine:
     @property
     def vector_encoding(self) -> str:
         """How new segments keep their vectors: ``float32``, ``float16``, ``int8`` or ``binary``."""
-        return str(self.settings.get("vector_encoding") or DEFAULT_ENCODING)
+        return recorded_encoding(self.settings)
 
     @property
     def model(self) -> str | None:

@@ -6,6 +6,9 @@ FAISS or NumPy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from langchain_memvid.engine.errors import InvalidArgument
 
 ENCODINGS = ("float32", "float16", "int8", "binary")
@@ -33,4 +36,15 @@ def check_encoding(encoding: str, dim: int | None = None, metric: str | None = N
     return encoding
 
 
-__all__ = ["DEFAULT_ENCODING", "ENCODINGS", "check_encoding"]
+def recorded_encoding(settings: Mapping[str, Any]) -> str:
+    """The encoding a store's settings say new segments use.
+
+    A store from 0.1 records none: it keeps float32, whatever today's default for new stores.
+
+    >>> recorded_encoding({}), recorded_encoding({"vector_encoding": "int8"})
+    ('float32', 'int8')
+    """
+    return str(settings.get("vector_encoding") or "float32")
+
+
+__all__ = ["DEFAULT_ENCODING", "ENCODINGS", "check_encoding", "recorded_encoding"]

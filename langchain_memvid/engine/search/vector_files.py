@@ -32,12 +32,12 @@ import numpy as np
 
 from langchain_memvid.engine.errors import CorruptData
 from langchain_memvid.engine.files import open_regular
-from langchain_memvid.engine.search.encodings import DEFAULT_ENCODING, check_encoding
+from langchain_memvid.engine.search.encodings import check_encoding
 from langchain_memvid.engine.search.vectors import flat_index
 
 
 def serialize_vectors(
-    ids: np.ndarray, vectors: np.ndarray, metric: str, encoding: str = DEFAULT_ENCODING
+    ids: np.ndarray, vectors: np.ndarray, metric: str, encoding: str
 ) -> bytes:
     """A segment's vector file: FAISS's own serialisation of ``vectors`` in ``encoding``.
 

@@ -42,7 +42,7 @@ from langchain_memvid.engine.codec.video import FrameLocation, VideoInfo, raise_
 from langchain_memvid.engine.errors import CorruptData
 from langchain_memvid.engine.files import fsync_file, sha256_regular
 from langchain_memvid.engine.profiles import Profile
-from langchain_memvid.engine.search.encodings import DEFAULT_ENCODING
+from langchain_memvid.engine.search.encodings import recorded_encoding
 from langchain_memvid.engine.search.vector_files import (
     deserialize_vectors,
     serialize_vectors,
@@ -240,7 +240,7 @@ class SegmentBuilder:
             with video_path.open("rb") as fh:
                 crcs = [zlib.crc32(_pread(fh.fileno(), loc)) for loc in locations]
             writing = index_path
-            encoding = str(self.settings.get("vector_encoding") or DEFAULT_ENCODING)
+            encoding = recorded_encoding(self.settings)
             data = serialize_vectors(vector_ids, vectors, str(self.settings["metric"]), encoding)
             if encoding != "float32":  # the index must search what the file holds
                 vectors = deserialize_vectors(data, vectors.shape[1])[1]

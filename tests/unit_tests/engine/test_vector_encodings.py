@@ -551,3 +551,20 @@ def test_a_new_store_keeps_int8_vectors_by_default(tmp_path: Path) -> None:
         assert engine.vector_encoding == "int8"
         assert engine.stats()["vector_encodings"] == {"int8": 5}
     assert _format_version(tmp_path / "s") == 2
+
+
+def test_a_store_from_0_1_keeps_float32_and_format_1_whatever_the_default(tmp_path: Path) -> None:
+    path = tmp_path / "old"
+    with Engine(path, vector_encoding="float32") as engine:
+        add(engine, records(3))
+    _sql(  # 0.1 recorded no encoding
+        path,
+        ("DELETE FROM meta WHERE key = 'vector_encoding'", ()),
+        ("DELETE FROM checksums WHERE tbl = 'meta' AND key = 'vector_encoding'", ()),
+    )
+    with Engine(path) as engine:
+        assert engine.vector_encoding == "float32"
+        add(engine, records(3, 3))
+        engine.compact()
+        assert engine.stats()["vector_encodings"] == {"float32": 6}
+    assert _format_version(path) == 1, "still readable by 0.1"
