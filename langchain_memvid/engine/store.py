@@ -517,8 +517,7 @@ class Engine:
                         self._commit.record(seg, len(seg.placements))
                     self.catalog.put_records(new_rows)
                     if converted:
-                        self.catalog.set_meta("vector_encoding", settings["vector_encoding"])
-                        self.catalog.require_format(settings["vector_encoding"])
+                        self.catalog.set_vector_encoding(settings["vector_encoding"])
                     gen = self.catalog.bump_generation()
                 self.settings["vector_encoding"] = settings["vector_encoding"]
             self._after_commit(gen, built)
@@ -873,8 +872,7 @@ class Engine:
         check_encoding(encoding, self.dim, self.metric)
         with self._writer():
             with self.catalog.transaction():
-                self.catalog.set_meta("vector_encoding", encoding)
-                self.catalog.require_format(encoding)
+                self.catalog.set_vector_encoding(encoding)
                 gen = self.catalog.bump_generation()
             self.settings["vector_encoding"] = encoding
             self._apply(indexing.Outcome(gen))

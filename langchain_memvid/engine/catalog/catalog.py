@@ -298,6 +298,14 @@ class Catalog:
                     raise
         return self._has_checksums
 
+    def set_vector_encoding(self, encoding: str) -> None:
+        """Record the encoding new segments use, and the format version its files need.
+
+        Inside a transaction.
+        """
+        self.set_meta("vector_encoding", encoding)
+        self.require_format(encoding)
+
     def require_format(self, encoding: str) -> None:
         """Raise the store's format version to what vectors in ``encoding`` need (in a transaction).
 
@@ -469,14 +477,16 @@ class Catalog:
         """
         self.db.execute(DEAD_SCHEMA)
         self.db.execute("DELETE FROM dead_vectors")
-        live = self.live_vector_ids()
-        for seq, ids in files.items():
-            gone = np.setdiff1d(ids, live, assume_unique=True)
-            self.db.executemany(
-                "INSERT OR REPLACE INTO dead_vectors VALUES (?, ?, ?)",
-                [(int(v), seq, dead_crc(int(v), seq)) for v in gone],
-            )
+        self.db.executemany(
+            "INSERT OR REPLACE INTO dead_vectors VALUES (?, ?, ?)",
+            [(v, seq, dead_crc(v, seq)) for v, seq in self._dead_in(files)],
+        )
         self.set_meta("dead_vectors", self.generation())
+
+    def _dead_in(self, files: Mapping[int, np.ndarray]) -> set[tuple[int, int]]:
+        """(vector_id, seq) of the ids in the live segments' files whose records are gone."""
+        live = self.live_vector_ids()
+        return {(int(v), seq) for seq, ids in files.items() for v in np.setdiff1d(ids, live)}
 
     def dead_list_problems(self, files: Mapping[int, np.ndarray]) -> list[str]:
         """What is wrong with the list against the live segments' vector ids (for ``verify``)."""
@@ -485,8 +495,7 @@ class Catalog:
         rows = self.db.execute("SELECT vector_id, seq, crc32 FROM dead_vectors").fetchall()
         problems = [f"dead_vectors row {v!r:.30} fails its CRC-32" for v, s, c in rows if dead_crc(v, s) != c]
         listed = {(v, s) for v, s, _ in rows}
-        live = self.live_vector_ids()
-        want = {(int(v), seq) for seq, ids in files.items() for v in np.setdiff1d(ids, live)}
+        want = self._dead_in(files)
         if listed != want:
             problems.append(
                 f"the dead-vector list differs from the vector files: {len(want - listed)} missing, "
@@ -716,13 +725,7 @@ class Catalog:
 
     def vector_ids(self, ids: Sequence[str]) -> dict[str, int]:
         """{id: vector_id} for the ids that are live."""
-        out: dict[str, int] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids)), 500):
-            marks = ",".join("?" * len(chunk))
-            out.update(
-                self.db.execute(f"SELECT id, vector_id FROM records WHERE id IN ({marks})", chunk).fetchall()
-            )
-        return out
+        return {i: v for i, (v, _) in self._placed(ids).items()}
 
     def records(self, ids: Sequence[str]) -> dict[str, RecordRow]:
         """Rows of the live records among ``ids``, checked against their row CRC."""
