@@ -27,19 +27,19 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
-from langchain_memvid.engine import PROFILES, MemvidError, StoreNotFound, compile_filter
+from langchain_memvid.distributed import DEFAULT_COMMIT_EVERY, RayIngestReport
+from langchain_memvid.engine import PROFILES, MemvidError, StoreNotFound
 from langchain_memvid.engine.search.encodings import ENCODINGS
 from langchain_memvid.errors import EmbeddingModelLoadError, LoaderError
 from langchain_memvid.ingest import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from langchain_memvid.ingest import ingest as ingest_sources
-from langchain_memvid.rag import CHAT_MODEL_ENV, ChatModelError, describe_source
+from langchain_memvid.querying import hit_dicts, load_embedding, open_store, parse_filter, search_with_mode
+from langchain_memvid.rag import CHAT_MODEL_ENV, ChatModelError
 from langchain_memvid.splitting import check_sizes
 
 if TYPE_CHECKING:
-    from langchain_core.documents import Document
-
-    from langchain_memvid.embeddings import SentenceTransformerEmbeddings
     from langchain_memvid.engine import Engine, Location
+    from langchain_memvid.ingest import IngestReport
     from langchain_memvid.vectorstores import MemvidVectorStore
 
 __all__ = ["DEFAULT_MODEL", "cli", "main"]
@@ -172,17 +172,66 @@ def k_option(func: F) -> F:
     type=click.Choice(ENCODINGS),
     default=None,
     help="How a new store keeps its vectors: int8 (the default: a quarter of float32's bytes, recall@10 "
-    "0.997 against exact search), float32 (exact), float16, or binary (smallest, recall@10 0.71). "
+    "0.992 against exact search), float32 (exact), float16, or binary (smallest, recall@10 0.674). "
     "See docs/indexes.md.",
+)
+@click.option(
+    "--no-lexical-index",
+    is_flag=True,
+    help="Create the store without the lexical index (no --mode lexical|hybrid search until "
+    "`build-lexicon`; saves about a sixth of the text's size).",
 )
 @click.option(
     "--batch-size",
     default=DEFAULT_BATCH_SIZE,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Chunks embedded and written per commit.",
+    help="Chunks embedded and written per commit (with --ray: chunks per embedding call).",
 )
 @click.option("--glob", default="**/*", show_default=True, help="Files to take from folders.")
+@click.option(
+    "--ray",
+    "use_ray",
+    is_flag=True,
+    help="Run on a Ray cluster: its workers read, embed and build segments, this process commits "
+    'them (needs pip install "langchain-qrvideo[ray]"; see docs/ray.md).',
+)
+@click.option(
+    "--ray-address",
+    metavar="ADDRESS",
+    default=None,
+    help="With --ray: the cluster to join. Default: $RAY_ADDRESS, else a new local one.",
+)
+@click.option(
+    "--workers",
+    metavar="N",
+    default=None,
+    type=click.IntRange(min=1),
+    help="With --ray: embedding workers. Default: one per GPU with --gpus-per-worker, else half the CPUs.",
+)
+@click.option(
+    "--gpus-per-worker",
+    metavar="G",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="With --ray: GPUs each embedding worker reserves (0: embed on CPUs).",
+)
+@click.option(
+    "--segment-size",
+    metavar="RECORDS",
+    default=None,
+    type=click.IntRange(min=1),
+    help="With --ray: records per segment, each built by one task. Default: 4096.",
+)
+@click.option(
+    "--commit-every",
+    metavar="SEGMENTS",
+    default=DEFAULT_COMMIT_EVERY,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="With --ray: segments per commit; a crash loses at most the segments since the last one.",
+)
 @click.option("-s", "--silent", is_flag=True, help="No progress bars.")
 @json_option
 def ingest(
@@ -193,8 +242,15 @@ def ingest(
     chunk_overlap: int,
     profile: str | None,
     vector_encoding: str | None,
+    no_lexical_index: bool,
     batch_size: int,
     glob: str,
+    use_ray: bool,
+    ray_address: str | None,
+    workers: int | None,
+    gpus_per_worker: float,
+    segment_size: int | None,
+    commit_every: int,
     silent: bool,
     as_json: bool,
 ) -> None:
@@ -203,28 +259,63 @@ def ingest(
     Files are loaded, split into chunks, embedded and written as QR frames. The store is
     created when missing. A chunk's id comes from its text, source path and position, so
     ingesting the same files again (by the same paths) adds only what changed; nothing is
-    deleted.
+    deleted. With --ray, a Ray cluster's workers do the work (STORE must be on a file system
+    they all see, at the same path) and --batch-size is the chunks per embedding call; the
+    result is the same store.
 
     \b
     Example:
         lcmemvid ingest ./store examples/data notes.md --chunk-size 800
+        lcmemvid ingest /shared/store /shared/books --ray --workers 8 --gpus-per-worker 1
     """
     try:
         check_sizes(chunk_size, chunk_overlap)
     except ValueError as e:
         raise click.UsageError(str(e)) from e
+    ray_options = {
+        "--ray-address": ray_address is not None,
+        "--workers": workers is not None,
+        "--gpus-per-worker": gpus_per_worker != 0,
+        "--segment-size": segment_size is not None,
+        "--commit-every": commit_every != DEFAULT_COMMIT_EVERY,
+    }
+    if not use_ray and any(ray_options.values()):
+        raise click.UsageError(f"{', '.join(k for k, v in ray_options.items() if v)} only apply with --ray.")
+
+    def on_warning(note: str) -> None:
+        click.echo(f"Warning: {note}", err=True)
+
     # NothingToIngest is a LoaderError: the group prints it as `Error: Nothing to ingest (...)`.
-    report = ingest_sources(
-        # opened only when there is text to add
-        lambda: _open_or_create(store, model, profile, vector_encoding),
-        paths,
-        chunk_size=chunk_size,
-        chunk_overlap=chunk_overlap,
-        batch_size=batch_size,
-        glob=glob,
-        progress=not silent,
-        on_warning=lambda note: click.echo(f"Warning: {note}", err=True),
-    )
+    if use_ray:
+        report: IngestReport = _ingest_on_ray(
+            store,
+            paths,
+            model,
+            {"profile": profile, "vector_encoding": vector_encoding, "lexical_index": not no_lexical_index},
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            batch_size=batch_size,
+            segment_size=segment_size,
+            commit_every=commit_every,
+            workers=workers,
+            gpus_per_worker=gpus_per_worker,
+            ray_address=ray_address,
+            glob=glob,
+            progress=not silent,
+            on_warning=on_warning,
+        )
+    else:
+        report = ingest_sources(
+            # opened only when there is text to add
+            lambda: _open_or_create(store, model, profile, vector_encoding, lexical=not no_lexical_index),
+            paths,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            batch_size=batch_size,
+            glob=glob,
+            progress=not silent,
+            on_warning=on_warning,
+        )
     summary = {
         "store": str(store),
         "files_loaded": report.files_loaded,
@@ -238,6 +329,8 @@ def ingest(
         "model": report.model,
         "seconds": round(report.seconds, 2),
     }
+    if isinstance(report, RayIngestReport):
+        summary.update(ray=True, segments=report.segments, commits=report.commits)
     if as_json:
         _echo_json(summary)
         return
@@ -246,6 +339,8 @@ def ingest(
         f"{_count(report.chunks, 'chunk')}) into {store} in "
         f"{summary['seconds']:.1f} s: {report.added} added, {report.unchanged} unchanged."
     )
+    if isinstance(report, RayIngestReport):
+        click.echo(f"On Ray: {_count(report.segments, 'segment')} written in {_count(report.commits, 'commit')}.")
     click.echo(
         f"The store now holds {report.records} records; video {_size(report.video_bytes)} "
         f"for {_size(report.text_bytes)} of text. Model: {report.model}."
@@ -256,8 +351,32 @@ def ingest(
             click.echo(f"  {path}: {reason}")
 
 
+def _ingest_on_ray(
+    store: Path, paths: Sequence[Path], model: str | None, new_store: dict[str, Any], **kwargs: Any
+) -> RayIngestReport:
+    """`ingest --ray`: an existing store is opened here, a new one once there is something to add.
+
+    An existing store is opened as without --ray (warning about the options it keeps); a new one
+    is created with `new_store`'s options.
+    """
+    from langchain_memvid import distributed
+
+    try:
+        distributed.require_ray()  # before anything is loaded
+    except distributed.RayMissing as e:
+        raise click.ClickException(str(e)) from e
+    folder = store.absolute()  # the workers see the store by this path
+    if (folder / "catalog.sqlite").exists():
+        profile, encoding = new_store["profile"], new_store["vector_encoding"]
+        with _open_or_create(folder, model, profile, encoding) as vstore:
+            return distributed.ingest_on_ray(vstore, paths, **kwargs)
+    options = {**new_store, "profile": new_store["profile"] or "lossless"}
+    embedding = load_embedding(model or DEFAULT_MODEL)  # loaded by each worker, never here
+    return distributed.ingest_on_ray(folder, paths, embedding=embedding, store_options=options, **kwargs)
+
+
 def _open_or_create(
-    path: Path, model: str | None, profile: str | None, encoding: str | None
+    path: Path, model: str | None, profile: str | None, encoding: str | None, *, lexical: bool = True
 ) -> MemvidVectorStore:
     """Open the store with its recorded model (or `model`), or create it with `model`."""
     from langchain_memvid.vectorstores import MemvidVectorStore
@@ -273,9 +392,10 @@ def _open_or_create(
     new = not (path / "catalog.sqlite").exists()  # an existing store keeps its encoding (warned)
     vstore = MemvidVectorStore(
         path,
-        _embedding(model or DEFAULT_MODEL),
+        load_embedding(model or DEFAULT_MODEL),
         profile=profile or "lossless",
         vector_encoding=encoding if new else None,
+        lexical_index=lexical if new else None,
     )
     _warn_kept(vstore, profile, encoding)
     return vstore
@@ -304,18 +424,9 @@ def _parse_filter(ctx: click.Context, param: click.Parameter, value: str | None)
     if value is None:
         return None
     try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError as e:
-        raise click.BadParameter(f"not valid JSON ({e.msg} at character {e.pos})") from e
-    except RecursionError as e:  # json's own parser gives up before compile_filter's depth limit
-        raise click.BadParameter("nested too deeply; flatten the filter") from e
-    if not isinstance(parsed, dict):
-        raise click.BadParameter('must be a JSON object, e.g. \'{"source": "notes.md"}\'')
-    try:
-        compile_filter(parsed)
-    except MemvidError as e:
+        return parse_filter(value)
+    except ValueError as e:
         raise click.BadParameter(str(e)) from e
-    return parsed
 
 
 @cli.command()
@@ -330,27 +441,55 @@ def _parse_filter(ctx: click.Context, param: click.Parameter, value: str | None)
     help='Metadata filter, e.g. \'{"page": {"$lt": 2}}\'. Operators: $eq $ne $gt $gte $lt $lte '
     "$in $nin $exists $contains $and $or $not.",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["vector", "lexical", "hybrid"]),
+    default="vector",
+    show_default=True,
+    help="vector: by meaning; lexical: by words (BM25, no model loaded); hybrid: both, fused.",
+)
+@click.option(
+    "--weight",
+    type=click.FloatRange(0, 1),
+    default=0.7,
+    show_default=True,
+    help="Hybrid only: the words' weight, from 0 (meaning only) to 1 (words only).",
+)
 @model_option
 @json_option
 def search(
-    store: Path, query: str, k: int, filter_: dict[str, Any] | None, model: str | None, as_json: bool
+    store: Path,
+    query: str,
+    k: int,
+    filter_: dict[str, Any] | None,
+    mode: str,
+    weight: float,
+    model: str | None,
+    as_json: bool,
 ) -> None:
-    """Find the chunks of STORE closest to QUERY.
+    """Find the chunks of STORE that best match QUERY, by meaning, words or both.
 
     Each hit shows its source, page or chapter, score, and where it lives in the video
-    (segment file, frame, timestamp). Scores are the store's metric: cosine similarity by default (higher is closer).
+    (segment file, frame, timestamp). Scores: in vector mode the store's metric (cosine
+    similarity by default, higher is closer); in lexical mode BM25; in hybrid mode the fused
+    reciprocal-rank score (higher is better in both).
 
     \b
     Example:
         lcmemvid search ./store "error correction" -k 3
+        lcmemvid search ./store "PYTHONHASHSEED" --mode lexical
         lcmemvid search ./store "QR" --filter '{"source": "examples/data/qr_code_history.pdf"}' --json
     """
-    with _open_store(store, model) as vstore:
-        pairs = vstore.similarity_search_with_score(query, k=k, filter=filter_)
-        hits = _hits(vstore, [d for d, _ in pairs], [s for _, s in pairs])
-        metric = vstore.metric
+    if mode == "lexical" and model is None:
+        with _open_engine(store) as engine:
+            model = engine.model  # a word search never embeds, so the model is never loaded
+    with open_store(store, model) as vstore:
+        options = {"weight": weight} if mode == "hybrid" else {}
+        pairs = search_with_mode(vstore, mode, query, k, filter_, **options)
+        hits = hit_dicts(vstore, [d for d, _ in pairs], [s for _, s in pairs])
+        metric = {"vector": vstore.metric, "lexical": "bm25", "hybrid": "rrf"}[mode]
     if as_json:
-        _echo_json({"query": query, "metric": metric, "hits": hits})
+        _echo_json({"query": query, "mode": mode, "metric": metric, "hits": hits})
         return
     if not hits:
         click.echo("No matches.")
@@ -387,9 +526,9 @@ def ask(store: Path, question: str, k: int, chat_model: str | None, model: str |
 
     spec = chat_model_spec(chat_model)
     llm = load_chat_model(spec)
-    with _open_store(store, model) as vstore:
+    with open_store(store, model) as vstore:
         docs = vstore.similarity_search(question, k=k)
-        hits = _hits(vstore, docs, None)
+        hits = hit_dicts(vstore, docs, None)
     answer = None
     if llm is not None and docs:
         try:
@@ -420,43 +559,55 @@ def ask(store: Path, question: str, k: int, chat_model: str | None, model: str |
         click.echo(_format_hit(hit, full=True))
 
 
-def _open_store(path: Path, model: str | None) -> MemvidVectorStore:
-    """Open an existing store with `model`, or with the model it records."""
-    from langchain_memvid.vectorstores import MemvidVectorStore
+@cli.command()
+@store_argument
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. 0.0.0.0 listens on every interface: anyone who can reach this "
+    "machine can then read the store (there is no login).",
+)
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on; 0 picks a free one.",
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")
+@model_option
+def serve(store: Path, host: str, port: int, open_browser: bool, model: str | None) -> None:
+    """Search STORE and look at its frames in a local web page.
 
-    if model is None:
-        return MemvidVectorStore(path)
-    return MemvidVectorStore(path, _embedding(model), create=False)
+    The page searches (with k and a metadata filter), shows each hit's QR frame beside its
+    decoded text with the neighbouring frames, browses the records, shows the store's figures
+    and runs verify. It only reads, and answers this machine only unless --host says
+    otherwise. A search is a link: /?q=...&k=...&mode=... The JSON API behind the page is in
+    docs/web.md. Needs the web extra (pip install "langchain-qrvideo[web]"). Ctrl+C stops it.
 
+    \b
+    Example:
+        lcmemvid serve ./store --open
+        lcmemvid serve ./store --port 0
+    """
+    from langchain_memvid import web
 
-def _embedding(model: str) -> SentenceTransformerEmbeddings:
-    from langchain_memvid.embeddings import SentenceTransformerEmbeddings
-
-    return SentenceTransformerEmbeddings(model_name=model)
-
-
-def _hits(
-    vstore: MemvidVectorStore, docs: Sequence[Document], scores: Sequence[float] | None
-) -> list[dict[str, Any]]:
-    """Search results as plain dicts: rank, id, score, source label, text, metadata, video location."""
-    places = vstore.locate([d.id for d in docs if d.id])
-    out = []
-    for n, doc in enumerate(docs):
-        place = places.get(doc.id or "")
-        hit: dict[str, Any] = {"rank": n + 1, "id": doc.id}
-        if scores is not None:
-            hit["score"] = scores[n]
-        hit.update(
-            where=describe_source(doc.metadata),
-            source=doc.metadata.get("source"),
-            page=doc.metadata.get("page_label", doc.metadata.get("page")),
-            text=doc.page_content,
-            metadata=doc.metadata,
-            location=dataclasses.asdict(place) if place else None,
-        )
-        out.append(hit)
-    return out
-
+    try:
+        web.require_web_stack()  # before loading the model, which takes seconds
+    except web.WebStackMissing as e:
+        raise click.ClickException(str(e)) from e
+    with open_store(store, model) as vstore:
+        try:
+            web.serve(
+                vstore,
+                host=host,
+                port=port,
+                open_browser=open_browser,
+                on_ready=lambda url: click.echo(f"Serving {store} at {url} (read-only; Ctrl+C stops it)."),
+            )
+        except web.CannotListen as e:
+            raise click.ClickException(str(e)) from e
 
 def _video_place(location: dict[str, Any] | None) -> str:
     if location is None:
@@ -516,6 +667,7 @@ def info(store: Path, as_json: bool) -> None:
             f"({stats['vectors_in_index']:,} in the index)",
         ),
         ("Catalog", _size(stats["catalog_bytes"])),
+        ("Words", _lexicon_line(stats)),
         ("Model", stats["model"] or "(none recorded)"),
         ("Dimension", stats["dim"] if stats["dim"] is not None else "(no vectors yet)"),
         ("Metric", stats["metric"]),
@@ -524,6 +676,15 @@ def info(store: Path, as_json: bool) -> None:
     ]
     for name, value in rows:
         click.echo(f"{name:<10} {value}")
+
+
+def _lexicon_line(stats: dict[str, Any]) -> str:
+    if not stats["lexical_index"]:
+        return "no lexical index (made without one; `lcmemvid build-lexicon` adds it)"
+    if stats["segments_without_lexicon"]:
+        missing = _count(stats["segments_without_lexicon"], "segment")
+        return f"no lexical index for {missing} written before it existed: run `lcmemvid build-lexicon`"
+    return f"{_size(stats['lexicon_bytes'])} lexical index (in the catalog)"
 
 
 @cli.command()
@@ -633,7 +794,7 @@ def rebuild(store: Path, model: str | None, as_json: bool) -> None:
     def make_embed(recorded: str | None) -> Callable[[Sequence[str]], list[list[float]]]:
         name = model or recorded or DEFAULT_MODEL
         click.echo(f"Re-embedding lost vectors with {name}...", err=True)
-        return lambda texts: _embedding(name).embed_documents(list(texts))
+        return lambda texts: load_embedding(name).embed_documents(list(texts))
 
     report = rebuild_store(store, make_embed=make_embed)
     if as_json:
@@ -654,6 +815,27 @@ def rebuild(store: Path, model: str | None, as_json: bool) -> None:
         f"({report.reembedded} re-embedded, {report.deleted} deletions replayed, "
         f"{report.lost_frames} frames unreadable)."
     )
+
+
+@cli.command("build-lexicon")
+@store_argument
+@json_option
+def build_lexicon(store: Path, as_json: bool) -> None:
+    """Add the lexical index (for `search --mode lexical|hybrid`) to an older STORE.
+
+    Stores written before the lexical index existed have none; this reads their texts from the
+    video once and indexes their words. New stores, `compact` and `rebuild` need no such step.
+
+    \b
+    Example:
+        lcmemvid build-lexicon ./store
+    """
+    with _open_engine(store) as engine:
+        built = engine.build_lexicons()
+    if as_json:
+        _echo_json({"segments_indexed": built})
+        return
+    click.echo(f"Indexed the words of {_count(built, 'segment')}." if built else "The lexical index was complete.")
 
 
 @cli.command()

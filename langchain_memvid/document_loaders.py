@@ -686,6 +686,23 @@ class DirectoryLoader(BaseLoader):
         files.sort(key=lambda entry: entry[0])
         return [candidate for _, candidate in files]
 
+    def files(self) -> list[Path]:
+        """The files :meth:`lazy_load` considers, in its order (supported or not).
+
+        Each path is the one its loader is given, and so the ``source`` of its Documents: a
+        distributed ingest lists a folder with this and loads each file on its own.
+
+        Raises:
+            LoaderError: ``path`` is not a folder.
+            FileNotFoundError: ``path`` does not exist.
+        """
+        root = Path(self.path)
+        if not root.exists():
+            raise FileNotFoundError(f"{root}: no such folder")
+        if not root.is_dir():
+            raise LoaderError(f"{root} is not a folder; use load_path() or a file loader")
+        return self._files(root)
+
     def lazy_load(self) -> Iterator[Document]:
         """Yield the Documents of every supported file, file by file.
 

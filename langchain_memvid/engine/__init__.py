@@ -22,6 +22,7 @@ from langchain_memvid.engine.errors import (
     InvalidArgument,
     InvalidRecord,
     InvalidVector,
+    LexiconMissing,
     LimitExceeded,
     MemvidError,
     NotAStore,
@@ -43,11 +44,18 @@ if TYPE_CHECKING:
     from .search.filters import Filter, compile_filter
     from .search.vectors import METRICS
     from .storage.reader import Location
-    from .store import Engine, Hit
+    from .storage.segments import BuiltSegment, SegmentJob, build_segment
+    from .store import SEGMENT_RECORDS, Bulk, Engine, Hit, stored_ids
     from .verify import Problem, VerifyReport
 
 __all__ = [
     "Engine",
+    "Bulk",
+    "SegmentJob",
+    "BuiltSegment",
+    "build_segment",
+    "SEGMENT_RECORDS",
+    "stored_ids",
     "Record",
     "id_list",
     "Hit",
@@ -78,6 +86,7 @@ __all__ = [
     "FrameUnreadable",
     "UnsafePath",
     "LimitExceeded",
+    "LexiconMissing",
     "StoreLocked",
     "ReadOnlyStore",
     "DiskFull",
@@ -125,6 +134,12 @@ def _reader() -> ModuleType:
     return reader
 
 
+def _segments() -> ModuleType:
+    from langchain_memvid.engine.storage import segments
+
+    return segments
+
+
 def _store() -> ModuleType:
     from langchain_memvid.engine import store
 
@@ -152,7 +167,13 @@ _SOURCES: dict[str, Callable[[], ModuleType]] = {
     "METRICS": _vectors,
     "Location": _reader,
     "Engine": _store,
+    "Bulk": _store,
     "Hit": _store,
+    "stored_ids": _store,
+    "SegmentJob": _segments,
+    "BuiltSegment": _segments,
+    "SEGMENT_RECORDS": _store,
+    "build_segment": _segments,
     "Problem": _verify,
     "VerifyReport": _verify,
 }

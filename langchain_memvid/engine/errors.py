@@ -97,3 +97,7 @@ class DiskFull(StoreIOError):
 
 class StoreReplaced(MemvidError, RuntimeError):
     """The store's catalog was replaced (by ``rebuild``) after this handle opened it: reopen it."""
+
+
+class LexiconMissing(MemvidError, LookupError):
+    """Some segments have no lexical index (written before it existed): run ``build_lexicons``."""

@@ -16,6 +16,7 @@ from langchain_memvid.engine.errors import CorruptData, NotAStore, StoreConfigMi
 from langchain_memvid.engine.files import refuse_links
 from langchain_memvid.engine.search.encodings import recorded_encoding
 from langchain_memvid.engine.search.index_spec import IndexSpec
+from langchain_memvid.engine.search.lexicon import keeps_lexicon
 
 # What a store folder may hold before its catalog exists (a creation that never finished).
 _OWN_NAMES = ("segments", "tmp", "LOCK", "index", "quarantine")
@@ -73,9 +74,13 @@ def has_catalog(path: Path, create: bool) -> bool:
 
 
 def check_settings(
-    settings: Mapping[str, Any], dim: int | None, metric: str | None, encoding: str | None = None
+    settings: Mapping[str, Any],
+    dim: int | None,
+    metric: str | None,
+    encoding: str | None = None,
+    lexical_index: bool | None = None,
 ) -> None:
-    """Refuse an embedding of another dimension or metric, or other vector storage, than the store's."""
+    """Refuse an embedding of another dimension or metric, or other storage choices, than the store's."""
     if "metric" not in settings:
         msg = "The catalog has no `metric` setting, so it is not a complete memvid catalog; run `lcmemvid rebuild STORE` to recreate it from the videos."
         raise CorruptData(msg)
@@ -88,6 +93,11 @@ def check_settings(
     recorded = recorded_encoding(settings)
     if encoding is not None and recorded != encoding:
         msg = f"The store keeps {recorded} vectors, not {encoding}; open it without `vector_encoding`, or convert it with compact(vector_encoding={encoding!r})."
+        raise StoreConfigMismatch(msg)
+    keeps = keeps_lexicon(settings)
+    if lexical_index is not None and bool(lexical_index) != keeps:
+        how = "build_lexicons() adds it" if not keeps else "a store keeps its lexical index once it has one"
+        msg = f"The store was made with lexical_index={keeps}, not {bool(lexical_index)}; open it without `lexical_index` ({how})."
         raise StoreConfigMismatch(msg)
 
 

@@ -70,6 +70,7 @@ from langchain_memvid.engine.files import (
     sha256_regular,
 )
 from langchain_memvid.engine.search.encodings import recorded_encoding
+from langchain_memvid.engine.search.lexicon import build_lexicon, keeps_lexicon
 from langchain_memvid.engine.search.vector_files import (
     check_vector_file,
     deserialize_vectors,
@@ -659,6 +660,13 @@ def _write_catalog(
                     list(zip(seg.locations, seg.crcs, strict=False)),
                 )
             catalog.put_records(rows)
+            words: dict[int, list[tuple[int, str]]] = {}
+            if keeps_lexicon(settings):
+                words = {s.seq: [] for s in segments if s.header.get("kind") != "tombstones"}
+                for seg, record, _first, _count, _slot, vid in live.values():
+                    words.setdefault(seg.seq, []).append((vid, record.text))
+            for seq, pairs in words.items():
+                catalog.put_lexicon(seq, build_lexicon([v for v, _ in pairs], [t for _, t in pairs]))
             catalog.set_meta("next_vector_id", next_vector_id)
             catalog.set_meta("next_seq", next_seq)
             catalog.set_meta("generation", generation)
@@ -700,7 +708,7 @@ def _install_catalog(root: Path, new: Path) -> None:
     fsync_dir(root)
 
 
-_TABLES = ("meta", "segments", "frames", "records", "checksums", "garbage", "dead_vectors")
+_TABLES = ("meta", "segments", "frames", "records", "checksums", "garbage", "dead_vectors", "lexicon")
 
 
 def _replace_contents(path: Path, new: Path, backup: Path) -> None:

@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import shutil
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from langchain_memvid.engine.errors import (
     ChecksumMismatch,
     CorruptData,
     InvalidArgument,
+    LexiconMissing,
     MemvidError,
     SegmentNotFound,
     StoreLocked,
@@ -47,8 +49,10 @@ from langchain_memvid.engine.opening import check_index_choice, check_settings, 
 from langchain_memvid.engine.profiles import get_profile
 from langchain_memvid.engine.search.encodings import DEFAULT_ENCODING, check_encoding, recorded_encoding
 from langchain_memvid.engine.search.filters import Filter, compile_filter
+from langchain_memvid.engine.search.fusion import LEXICAL_WEIGHT, fuse
 from langchain_memvid.engine.search.index import VectorIndex
 from langchain_memvid.engine.search.index_spec import SEARCH_KEYS, IndexSpec
+from langchain_memvid.engine.search.lexicon import LexicalIndex, build_lexicon, keeps_lexicon
 from langchain_memvid.engine.search.live import LiveSet
 from langchain_memvid.engine.search.record_ids import RecordIds
 from langchain_memvid.engine.search.vector_files import VectorFiles, read_file_ids
@@ -63,7 +67,7 @@ from langchain_memvid.engine.storage.commit import (
     unknown_files,
 )
 from langchain_memvid.engine.storage.reader import Location, SegmentReader
-from langchain_memvid.engine.storage.segments import BuiltSegment, SegmentBuilder
+from langchain_memvid.engine.storage.segments import BuiltSegment, SegmentBuilder, SegmentJob
 from langchain_memvid.engine.verify import Problem, VerifyReport, verify_store
 
 SEGMENT_RECORDS = 4096  # records per segment when one call writes many: bounds memory while writing
@@ -102,8 +106,13 @@ class Engine:
         index: str | None = None,
         index_options: Mapping[str, Any] | None = None,
         vector_encoding: str | None = None,
+        lexical_index: bool | None = None,
     ) -> None:
         """Open (or create) the store at ``path``.
+
+        ``lexical_index`` (default True) keeps the lexical index for lexical and hybrid search
+        (about a sixth of the text's size); a store created with False has none until
+        ``build_lexicons()``. Reopening with another choice raises ``StoreConfigMismatch``.
 
         ``vector_encoding`` picks how segment files keep vectors when the store is created: ``int8``
         (the default), ``float32`` (exact), ``float16`` or ``binary`` (docs/indexes.md); reopening with another raises
@@ -144,6 +153,7 @@ class Engine:
             "profile": get_profile(profile).name,
             "index": spec.to_meta(),
             "vector_encoding": vector_encoding or DEFAULT_ENCODING,
+            "lexical_index": True if lexical_index is None else bool(lexical_index),
         }
         try:
             # An existing store opens without waiting for a writer in another process: this
@@ -156,7 +166,7 @@ class Engine:
                     self._initialise(initial)
         self.catalog.check_version()
         settings = self.catalog.settings()
-        check_settings(settings, dim, metric, vector_encoding)
+        check_settings(settings, dim, metric, vector_encoding, lexical_index)
         self._catalog_id = settings.get("catalog_id")
         recorded = IndexSpec.from_meta(settings.get("index"))
         spec, self._open_opts = IndexSpec.parse(
@@ -184,6 +194,7 @@ class Engine:
         self._index: VectorIndex | None = None
         self._metadata: dict[int, dict[str, Any]] | None = None
         self._record_ids: RecordIds | None = None
+        self._lexical: LexicalIndex | None = None  # loaded on the first lexical search
         self._synced: tuple[tuple[int, int], int] | None = None  # (change token, generation)
         self._sync()
 
@@ -302,6 +313,7 @@ class Engine:
             for seq in list(self._segments):
                 self.reader.forget(seq)
             self._segments = {}
+            self._lexical = None  # and other lexicons, under vector ids that may be renumbered
         rebuild_all = (
             rebuilt
             or index is None
@@ -421,7 +433,6 @@ class Engine:
                         )
                     )
                     seq += 1
-                self._commit.publish(built)
                 rows = placed_rows(
                     built,
                     [
@@ -430,22 +441,79 @@ class Engine:
                     ],
                     per,
                 )
-                with self.catalog.transaction():
-                    if self.dim is None:
-                        self.catalog.set_meta("dim", dim)
-                    for seg in built:
-                        self._commit.record(seg, len(seg.placements))
-                    replaced = self.catalog.put_records(rows)
-                    self.catalog.set_meta("next_vector_id", first_vid + len(encoded))
-                    gen = self.catalog.bump_generation()
-            self.settings["dim"] = dim
-            if self._index is None:
-                self._index = self._index_host.empty_index(dim, self.metric, spec)
-            self._index.remove(replaced)
-            self._index.add(vids, np.concatenate([seg.vectors for seg in built if seg.vectors is not None]))
-            self._after_commit(gen, built)
-            self._apply(indexing.after_add(self._index_host, self._index))
+                gen, replaced = self._publish_records(built, rows, first_vid + len(encoded), dim)
+            self._index_records(built, replaced, gen, dim)
         return [e.id for e in encoded]
+
+    def _publish_records(
+        self, built: list[BuiltSegment], rows: list[RecordRow], next_vector_id: int, dim: int
+    ) -> tuple[int, list[int]]:
+        """Publish records segments and commit them with their rows in one transaction.
+
+        Inside the caller's ``undone_on_failure``; returns (generation, replaced vector ids).
+        """
+        self._commit.publish(built)
+        with self.catalog.transaction():
+            if self.dim is None:
+                self.catalog.set_meta("dim", dim)
+            for seg in built:
+                self._commit.record(seg, len(seg.placements))
+            replaced = self.catalog.put_records(rows)
+            self.catalog.set_meta("next_vector_id", next_vector_id)
+            return self.catalog.bump_generation(), replaced
+
+    def _index_records(self, built: list[BuiltSegment], replaced: list[int], gen: int, dim: int) -> None:
+        """Bring the index and this handle's view up to a committed add."""
+        self.settings["dim"] = dim
+        if self._index is None:
+            spec = IndexSpec.from_meta(self.settings.get("index"))
+            self._index = self._index_host.empty_index(dim, self.metric, spec)
+        self._index.remove(replaced)
+        held = [seg for seg in built if seg.vectors is not None and seg.vector_ids is not None]
+        self._index.add(
+            np.concatenate([seg.vector_ids for seg in held]),
+            np.concatenate([seg.vectors for seg in held]),
+        )
+        self._after_commit(gen, built)
+        self._apply(indexing.after_add(self._index_host, self._index))
+
+    @contextmanager
+    def bulk(self, dim: int) -> Iterator[Bulk]:
+        """A long write whose segments are built elsewhere (a cluster's workers), committed here.
+
+        Holds the write lock throughout. ``Bulk.jobs`` hands out segment jobs (sequence numbers
+        and vector ids reserved in order); anything that sees the store folder builds them with
+        ``storage.segments.build_segment`` into ``tmp/``; ``Bulk.commit`` makes a run of them
+        live in one atomic commit, in the order they were handed out. A job never committed
+        costs nothing: ``tmp/`` is emptied when the block ends (and by any later writer), and
+        its numbers are skipped.
+
+        Raises:
+            InvalidArgument: ``dim`` is not the store's dimension (or not positive).
+        """
+        dim = _positive(dim, "dim")
+        with self._writer():
+            if self.dim not in (None, dim):
+                msg = f"The store holds {self.dim}-dimensional vectors, not {dim}."
+                raise InvalidArgument(msg)
+            check_encoding(self.vector_encoding, dim, self.metric)
+            spec = IndexSpec.from_meta(self.settings.get("index"))
+            if self.dim is None and spec.kind != "flat":
+                spec.new_index(dim, self.metric, 1)
+            bulk = Bulk(self, dim)
+            try:
+                yield bulk
+            finally:
+                bulk.discard_uncommitted()
+
+    def _commit_bulk(self, built: list[BuiltSegment], next_vector_id: int, dim: int) -> None:
+        """Commit segments a ``Bulk`` checked (the write lock is held)."""
+        rows = [
+            row for seg in built for row in placed_rows([seg], seg.rows or [], len(seg.rows or []))
+        ]
+        with self._commit.undone_on_failure(built):
+            gen, replaced = self._publish_records(built, rows, next_vector_id, dim)
+        self._index_records(built, replaced, gen, dim)
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete records by id; unknown ids are ignored. Returns how many were deleted."""
@@ -674,16 +742,118 @@ class Engine:
         ``efSearch``, ``refine``, ``exact_max``; see docs/indexes.md).
         """
         with self._lock:
-            pairs, rows = self._nearest(query, k, filter, search_params)
-            records = self._read_rows([rows[i] for i, _ in pairs if i in rows])
-            vectors = None
-            if with_vectors and self._index is not None:
-                vectors = self._index.reconstruct([i for i, _ in pairs])
-            return [
-                Hit(records[rows[vid].id], score, vectors[n] if vectors is not None else None)
-                for n, (vid, score) in enumerate(pairs)
-                if vid in rows and rows[vid].id in records  # a record deleted by a racing commit
-            ]
+            vids, scores = self._nearest_vectors(query, k, filter, search_params)
+            return self._hits(list(zip(vids, scores, strict=True)), with_vectors=with_vectors)
+
+    def _hits(self, pairs: list[tuple[int, float]], *, with_vectors: bool = False) -> list[Hit]:
+        """(vector id, score) pairs as hits, their records read from the video, in the same order."""
+        rows = self.catalog.records_by_vector_ids([vid for vid, _ in pairs])
+        records = self._read_rows([rows[i] for i, _ in pairs if i in rows])
+        vectors = None
+        if with_vectors and self._index is not None:
+            vectors = self._index.reconstruct([i for i, _ in pairs])
+        return [
+            Hit(records[rows[vid].id], score, vectors[n] if vectors is not None else None)
+            for n, (vid, score) in enumerate(pairs)
+            if vid in rows and rows[vid].id in records  # a record deleted by a racing commit
+        ]
+
+    def lexical_search(self, query: str, k: int, *, filter: Filter | None = None) -> list[Hit]:
+        """The k live records that best match the words of ``query`` (BM25), filtered first.
+
+        Scores are BM25 (higher is better; search/lexicon.py gives the formula). Only records
+        holding at least one of the query's words are hits, so fewer than k may come back.
+
+        Raises:
+            LexiconMissing: segments written before the lexical index existed have none yet;
+                ``build_lexicons()`` (or ``lcmemvid build-lexicon``) adds them.
+        """
+        with self._lock:
+            vids, scores = self._lexical_ranking(query, k, filter)
+            return self._hits(list(zip(vids.tolist(), scores.tolist(), strict=True)))
+
+    def hybrid_search(
+        self,
+        query: str,
+        vector: Any,
+        k: int,
+        *,
+        filter: Filter | None = None,
+        weight: float | None = None,
+        fetch_k: int | None = None,
+    ) -> list[Hit]:
+        """The k best live records by both the words of ``query`` and its ``vector``, filtered first.
+
+        Each side ranks its ``fetch_k`` best (default ``max(4 * k, 40)``); the rankings are fused
+        by weighted reciprocal rank (search/fusion.py): ``weight`` for the lexical ranking and
+        ``1 - weight`` for the vector one (None: ``LEXICAL_WEIGHT``, 0.7, chosen by measurement). Scores are the fused values (higher is better).
+
+        Raises:
+            InvalidArgument: ``weight`` is not between 0 and 1, or ``fetch_k`` is below ``k``.
+            LexiconMissing: as for ``lexical_search``.
+        """
+        if weight is None:
+            weight = LEXICAL_WEIGHT
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not 0.0 <= float(weight) <= 1.0:
+            msg = f"weight must be a number from 0 (vector only) to 1 (words only), got {weight!r}."
+            raise InvalidArgument(msg)
+        k = _positive(k, "k")
+        depth = max(4 * k, 40) if fetch_k is None else _positive(fetch_k, "fetch_k")
+        if depth < k:
+            msg = f"fetch_k ({depth}) must be at least k ({k})."
+            raise InvalidArgument(msg)
+        with self._lock:
+            words, _ = self._lexical_ranking(query, depth, filter)
+            near, _ = self._nearest_vectors(vector, depth, filter, None)
+            fused = fuse([(words.tolist(), float(weight)), (near, 1.0 - float(weight))], k)
+            return self._hits(fused)
+
+    def _lexical_ranking(self, query: str, k: int, filter: Filter | None) -> tuple[np.ndarray, np.ndarray]:
+        """Vector ids and BM25 scores of the k best live records for ``query``'s words."""
+        if not isinstance(query, str):
+            msg = f"A lexical query must be a string, got {type(query).__name__}."
+            raise InvalidArgument(msg)
+        k = _positive(k, "k")
+        predicate = compile_filter(filter)
+        lexicon = self._lexicon()
+        index = self._index
+        if index is None or not len(index):
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        allowed = None
+        if predicate is not None:
+            allowed = self._allowed(predicate)
+            if not len(allowed):
+                return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return lexicon.search(query, k, live_key=(index, index.changes), is_live=index.is_live, allowed=allowed)
+
+    def _lexicon(self) -> LexicalIndex:
+        """The lexical index, caught up with the live segments (lexicons load on first use)."""
+        self._sync()
+        if self._lexical is None:
+            self._lexical = LexicalIndex()
+        for attempt in range(SYNC_RETRIES):
+            seqs = [seq for seq, s in self._segments.items() if s.kind == "records"]
+            try:
+                self._lexical.follow(seqs, self._load_lexicons)
+                return self._lexical
+            except LexiconMissing:
+                # A commit by another process may have dropped these segments (and their
+                # lexicons) since the last sync: catch up and look again.
+                if attempt == SYNC_RETRIES - 1 or self.catalog.generation() == self._generation:
+                    raise
+                self._sync()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _load_lexicons(self, seqs: list[int]) -> dict[int, bytes]:
+        if not keeps_lexicon(self.settings):
+            msg = f"{self.path} was created with lexical_index=False, so it has no lexical index; build_lexicons() (or `lcmemvid build-lexicon STORE`) adds it and keeps it from then on."
+            raise LexiconMissing(msg)
+        blobs = self.catalog.lexicons(seqs)
+        lacking = [s for s in seqs if s not in blobs]
+        if lacking:
+            msg = f"{len(lacking)} of the segments of {self.path} have no lexical index (written before 0.2 or by an older version); run `lcmemvid build-lexicon STORE` (or Engine.build_lexicons()) once to add it. Vector search works meanwhile."
+            raise LexiconMissing(msg)
+        return blobs
 
     def search_ids(
         self,
@@ -712,13 +882,6 @@ class Engine:
             self._record_ids = RecordIds()  # first use, or mostly deleted: start afresh
         return self._record_ids.resolve(vids, self.catalog)
 
-    def _nearest(
-        self, query: Any, k: int, filter: Filter | None, search_params: Mapping[str, int] | None
-    ) -> tuple[list[tuple[int, float]], dict[int, RecordRow]]:
-        """(vector id, score) of the k nearest live vectors, and their catalog rows."""
-        vids, scores = self._nearest_vectors(query, k, filter, search_params)
-        return list(zip(vids, scores, strict=True)), self.catalog.records_by_vector_ids(vids)
-
     def _nearest_vectors(
         self, query: Any, k: int, filter: Filter | None, search_params: Mapping[str, int] | None
     ) -> tuple[list[int], list[float]]:
@@ -727,10 +890,7 @@ class Engine:
         The common query (no filter, default knobs) takes ``VectorIndex.search_one``: at 1M
         vectors FAISS answers in under 1 ms, and every step around it shows in the latency.
         """
-        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k <= 0:
-            msg = f"k must be a positive integer, got {k!r}."
-            raise InvalidArgument(msg)
-        k = int(k)  # numpy integers too; FAISS and slicing want a plain int
+        k = _positive(k, "k")
         predicate = compile_filter(filter)
         self._sync()
         index, dim = self._index, self.dim
@@ -743,14 +903,16 @@ class Engine:
                 return found
         allowed = None
         if predicate is not None:
-            allowed = np.fromiter(
-                (vid for vid, meta in self._all_metadata().items() if predicate(meta)), dtype=np.int64
-            )
+            allowed = self._allowed(predicate)
             if not len(allowed):
                 return [], []
         scores, ids = index.search(q, k, allowed, search_params)
         keep = ids[0] >= 0  # results come best first, any -1 padding last
         return ids[0][keep].tolist(), scores[0][keep].tolist()
+
+    def _allowed(self, predicate: Callable[[dict[str, Any]], bool]) -> np.ndarray:
+        """Vector ids of the live records whose metadata ``predicate`` accepts."""
+        return np.fromiter((vid for vid, meta in self._all_metadata().items() if predicate(meta)), dtype=np.int64)
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors (normalised under cosine) of live records."""
@@ -816,6 +978,9 @@ class Engine:
                 catalog_bytes=sum(
                     p.stat().st_size for p in self.path.glob(Catalog.FILE + "*") if p.is_file()
                 ),
+                lexical_index=keeps_lexicon(self.settings),
+                lexicon_bytes=self.catalog.lexicon_bytes(),
+                segments_without_lexicon=len(self.catalog.without_lexicon()),
             )
             text = stats["text_bytes"]
             stats["video_to_text"] = stats["video_bytes"] / text if text else None
@@ -859,6 +1024,33 @@ class Engine:
         """
         with self._writer():
             return quarantine(self.path, self.catalog)
+
+    def build_lexicons(self) -> int:
+        """Give the lexical index to segments written without one (by a library before it existed).
+
+        Reads each such segment's live records from the video once; each segment's lexicon is
+        committed on its own, so an interrupted call keeps its progress. Returns how many
+        segments got one.
+        """
+        done = 0
+        with self._writer():
+            wanted = set(self.catalog.without_lexicon())
+            by_seq: dict[int, list[RecordRow]] = {seq: [] for seq in wanted}
+            for row in self.catalog.iter_records():
+                if row.seq in wanted:
+                    by_seq[row.seq].append(row)
+            for seq, rows in sorted(by_seq.items()):
+                records = self._read_rows(rows)
+                kept = [r for r in rows if r.id in records]
+                blob = build_lexicon([r.vector_id for r in kept], [records[r.id].text for r in kept])
+                with self.catalog.transaction():
+                    self.catalog.put_lexicon(seq, blob)
+                done += 1
+            with self.catalog.transaction():
+                self.catalog.prune_lexicons()
+                self.catalog.set_meta("lexical_index", True)  # new segments keep one from now on
+            self.settings["lexical_index"] = True
+        return done
 
     def set_vector_encoding(self, encoding: str) -> None:
         """Keep the vectors of segments written from now on in ``encoding``.
@@ -907,4 +1099,105 @@ class Engine:
             return indexing.info(self._index, self.settings)
 
 
-__all__ = ["Engine", "Hit"]
+
+class Bulk:
+    """Segment jobs handed out and committed in order, for ``Engine.bulk`` (see there)."""
+
+    def __init__(self, engine: Engine, dim: int) -> None:
+        self._engine = engine
+        self.dim = dim
+        self._next_seq = engine.catalog.next_seq()
+        self._next_vector_id = int(engine.catalog.get_meta("next_vector_id") or 0)
+        self._open: dict[int, SegmentJob] = {}  # handed out, still committable, by seq
+        self.committed = 0  # segments committed through this bulk
+
+    def jobs(self, sizes: Sequence[int]) -> list[SegmentJob]:
+        """One job per segment of ``sizes[i]`` records, numbered after everything handed out."""
+        engine = self._engine
+        settings = {**engine.settings, "dim": self.dim}
+        out = []
+        for size in sizes:
+            job = SegmentJob(
+                store=str(engine.path.resolve()),
+                seq=self._next_seq,
+                first_vector_id=self._next_vector_id,
+                size=_positive(size, "a segment's size"),
+                settings=settings,
+                profile=engine.profile.name,
+                encoder=engine.encoder,
+            )
+            self._open[job.seq] = job
+            self._next_seq += 1
+            self._next_vector_id += job.size
+            out.append(job)
+        return out
+
+    def commit(self, built: Sequence[BuiltSegment]) -> None:
+        """Make built segments live in one atomic commit; they must follow the order of their jobs.
+
+        Raises:
+            InvalidArgument: a segment is not one of this bulk's open jobs, comes out of order,
+                or holds vector ids outside its job's.
+        """
+        segs = list(built)
+        if not segs:
+            return
+        last = -1
+        for seg in segs:
+            job = self._open.get(seg.seq)
+            if job is None or seg.seq <= last:
+                msg = f"Segment {seg.seq} is not an open job of this bulk, or comes out of order; commit segments in the order their jobs were handed out."
+                raise InvalidArgument(msg)
+            vids = np.asarray(seg.vector_ids if seg.vector_ids is not None else [], dtype=np.int64)
+            if seg.rows is None or len(seg.rows) != len(seg.placements) or len(vids) != len(seg.rows) or (
+                len(vids) and (vids.min() < job.first_vector_id or vids.max() >= job.first_vector_id + job.size)
+            ):
+                msg = f"Segment {seg.seq} does not hold what its job reserved (records, placements or vector ids differ)."
+                raise InvalidArgument(msg)
+            tmp = (self._engine.path / "tmp").resolve()
+            if Path(seg.video_path).resolve().parent != tmp or Path(seg.index_path).resolve().parent != tmp:
+                msg = f"Segment {seg.seq}'s files are not in {self._engine.path / 'tmp'}."
+                raise InvalidArgument(msg)
+            last = seg.seq
+        end = self._open[last]
+        self._engine._commit_bulk(segs, end.first_vector_id + end.size, self.dim)
+        for seq in [s for s in self._open if s <= last]:
+            del self._open[seq]  # committed, or skipped by committing a later one
+        self.committed += len(segs)
+
+    def discard_uncommitted(self) -> None:
+        """Empty ``tmp/``, which now holds only jobs never committed and replaced attempts at jobs.
+
+        The write lock is still held, so no other write is in progress there.
+        """
+        shutil.rmtree(self._engine.path / "tmp", ignore_errors=True)
+        (self._engine.path / "tmp").mkdir(exist_ok=True)
+        self._open.clear()
+
+
+def stored_ids(path: str | os.PathLike[str], ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` the store at ``path`` holds, read from its catalog alone.
+
+    For a process that only needs to skip what is stored (a cluster's worker): no lock, no
+    index, no segment file is opened; a folder without a catalog holds nothing.
+    """
+    file = Path(path) / Catalog.FILE
+    if not file.exists():
+        return set()
+    catalog = Catalog(file, readonly=True)
+    try:
+        return set(catalog.vector_ids([i for i in id_list(ids) if isinstance(i, str)]))
+    finally:
+        catalog.close()
+
+
+def _positive(value: Any, name: str) -> int:
+    """``value`` as a plain int (numpy integers too; FAISS and slicing want one), if positive."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
+        msg = f"{name} must be a positive integer, got {value!r}."
+        raise InvalidArgument(msg)
+    return int(value)
+
+
+__all__ = ["Bulk", "Engine", "Hit", "stored_ids"]
+

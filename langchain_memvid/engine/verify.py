@@ -22,6 +22,7 @@ from langchain_memvid.engine.codec import qr
 from langchain_memvid.engine.codec.frames import parse_frame
 from langchain_memvid.engine.errors import MemvidError, UnsupportedFormat
 from langchain_memvid.engine.files import sha256_regular
+from langchain_memvid.engine.search.lexicon import lexicon_problems
 from langchain_memvid.engine.storage.reader import SegmentReader
 
 
@@ -127,10 +128,12 @@ def verify_store(
         if held is not None and seg.kind == "records":
             files[seg.seq] = held
         reader.clear_packs()
+        texts: dict[int, str] = {}  # vector id -> text, for the lexicon check
         for row in rows_by_seq[seg.seq]:
             report.records_checked += 1
             try:
                 record = reader.read_rows([row])[row.id]
+                texts[row.vector_id] = record.text
                 stored = json.dumps(record.metadata, sort_keys=True)
                 if stored != json.dumps(row.metadata, sort_keys=True):
                     report.problems.append(
@@ -151,6 +154,8 @@ def verify_store(
                 report.problems.append(
                     Problem(seg.video_file, f"record unreadable: {e}", row.id, row.first_frame, _action(e))
                 )
+        if seg.kind == "records":
+            report.problems += [Problem(Catalog.FILE, p) for p in _lexicon_problems(catalog, seg.seq, texts)]
     report.problems += [
         Problem(
             name,
@@ -169,6 +174,15 @@ def verify_store(
             Problem("(index)", f"the in-memory index holds {vectors_in_index} vectors for {live} live records")
         )
     return report
+
+
+def _lexicon_problems(catalog: Catalog, seq: int, texts: dict[int, str]) -> list[str]:
+    """The lexicon of segment ``seq`` against its live records' texts; none kept is no problem."""
+    try:
+        blob = catalog.lexicons([seq]).get(seq)
+    except MemvidError as e:
+        return [str(e)]
+    return [] if blob is None else lexicon_problems(seq, blob, texts)
 
 
 def _action(e: MemvidError) -> str:

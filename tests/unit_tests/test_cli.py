@@ -27,7 +27,7 @@ from langchain_memvid.engine.codec import qr
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "examples" / "data"
 SHIPPED = sorted([*DATA.glob("*.pdf"), *DATA.glob("*.epub")])
-COMMANDS = ["ingest", "search", "ask", "info", "verify", "compact", "rebuild", "frame", "export"]
+COMMANDS = ["ingest", "search", "ask", "info", "verify", "compact", "rebuild", "build-lexicon", "frame", "export"]
 
 
 def run(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -134,6 +134,41 @@ def test_search_json_ranks_hits_with_their_place_in_the_video(store: Path) -> No
     assert location["frame"] >= 1
     assert location["timestamp"] >= 0
     assert (store / location["segment"]).is_file()
+
+
+@pytest.mark.model
+def test_search_modes_find_exact_words_and_fuse(store: Path) -> None:
+    words = json.loads(run("search", store, "Aztec", "--mode", "lexical", "-k", "2", "--json").stdout)
+    assert words["mode"] == "lexical"
+    assert words["metric"] == "bm25"
+    assert words["hits"][0]["source"].endswith("notes.txt")
+    assert "Aztec" in words["hits"][0]["text"]
+    assert all(h["score"] > 0 for h in words["hits"])
+    both = json.loads(run("search", store, "Aztec barcodes", "--mode", "hybrid", "--weight", "0.8", "--json").stdout)
+    assert both["metric"] == "rrf"
+    assert len(both["hits"]) == 4
+    assert both["hits"][0]["source"].endswith("notes.txt")
+    none = run("search", store, "xylophonezebra", "--mode", "lexical")
+    assert "No matches." in none.stdout
+    bad = run("search", store, "x", "--mode", "hybrid", "--weight", "2", check=False)
+    assert bad.returncode == 2
+    assert "--weight" in bad.stderr
+
+
+def test_build_lexicon_indexes_an_older_store(store_copy: Path) -> None:
+    with Engine(store_copy) as engine, engine.catalog.transaction():
+        engine.catalog.db.execute("DELETE FROM lexicon")  # as written before the lexical index
+    missing = run("search", store_copy, "Aztec", "--mode", "lexical", check=False)
+    assert missing.returncode == 1
+    assert "build-lexicon" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    assert "run `lcmemvid build-lexicon`" in run("info", store_copy).stdout
+    assert "Indexed the words of" in run("build-lexicon", store_copy).stdout
+    assert "complete" in run("build-lexicon", store_copy).stdout
+    assert "lexical index" in run("info", store_copy).stdout
+    hits = json.loads(run("search", store_copy, "Aztec", "--mode", "lexical", "--json").stdout)["hits"]
+    assert hits[0]["source"].endswith("notes.txt")
+    assert json.loads(run("verify", store_copy, "--json").stdout)["ok"]
 
 
 @pytest.mark.model

@@ -60,7 +60,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """`lcmemvid ingest --model ANY` builds a fake embedding instead of loading sentence-transformers."""
-    monkeypatch.setattr(cli_module, "_embedding", lambda model: DeterministicFakeEmbedding(size=6))
+    monkeypatch.setattr(cli_module, "load_embedding", lambda model: DeterministicFakeEmbedding(size=6))
 
 
 def documented_id(text: str, metadata: dict[str, Any]) -> str:

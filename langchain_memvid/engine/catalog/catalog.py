@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -127,6 +128,16 @@ CREATE TABLE IF NOT EXISTS dead_vectors (
     vector_id INTEGER PRIMARY KEY,
     seq       INTEGER NOT NULL,
     crc32     INTEGER NOT NULL
+)
+"""
+# One lexicon per records segment (BM25 terms and counts of its records, search/lexicon.py),
+# written in the transaction that adds the segment. A records segment without a row was written
+# by a library that kept none: lexical search then asks for ``build_lexicons``.
+LEXICON_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lexicon (
+    seq   INTEGER PRIMARY KEY,
+    data  BLOB NOT NULL,
+    crc32 INTEGER NOT NULL
 )
 """
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -256,6 +267,7 @@ class Catalog:
                     self.db.execute(stmt)
             self.db.execute(GARBAGE_SCHEMA)
             self.db.execute(DEAD_SCHEMA)
+            self.db.execute(LEXICON_SCHEMA)
             if not self.db.execute("SELECT 1 FROM meta WHERE key = 'format_version'").fetchone():
                 self.set_meta("format_version", format_for(settings.get("vector_encoding")))
                 self.set_meta("generation", 0)
@@ -550,6 +562,8 @@ class Catalog:
         self.db.executemany("DELETE FROM frames WHERE seq = ?", seq_list)
         if self._dead_listed():
             self.db.executemany("DELETE FROM dead_vectors WHERE seq = ?", seq_list)
+        if self._has_table("lexicon"):
+            self.db.executemany("DELETE FROM lexicon WHERE seq = ?", seq_list)
         self.db.executemany("DELETE FROM segments WHERE seq = ?", seq_list)
         self.db.executemany(
             "DELETE FROM checksums WHERE tbl IN ('segments', 'frames') AND key = ?",
@@ -592,8 +606,64 @@ class Catalog:
         return out
 
     def _has_garbage_table(self) -> bool:
-        row = self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'garbage'")
+        return self._has_table("garbage")
+
+    def _has_table(self, name: str) -> bool:
+        row = self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
         return row.fetchone() is not None
+
+    # -- lexicons: the lexical index, one per records segment --------------------------------
+
+    def put_lexicon(self, seq: int, data: bytes) -> None:
+        """Store segment ``seq``'s lexicon with its CRC-32 (inside a transaction)."""
+        self.db.execute(LEXICON_SCHEMA)
+        self.db.execute("INSERT OR REPLACE INTO lexicon VALUES (?, ?, ?)", (seq, data, zlib.crc32(data)))
+
+    def lexicons(self, seqs: Sequence[int]) -> dict[int, bytes]:
+        """The stored lexicons of segments ``seqs`` (those that have one), each checked.
+
+        Raises:
+            ChecksumMismatch: a lexicon fails its CRC-32.
+        """
+        if not seqs or not self._has_table("lexicon"):
+            return {}
+        out = {}
+        for batch in _chunks(list(seqs), 500):
+            marks = ",".join("?" * len(batch))
+            for seq, data, crc in self.db.execute(
+                f"SELECT seq, CAST(data AS BLOB), crc32 FROM lexicon WHERE seq IN ({marks})", batch
+            ):
+                if not isinstance(data, bytes) or zlib.crc32(data) != crc:
+                    msg = f"The catalog's lexicon of segment {seq} fails its CRC-32. {_RECOVER}"
+                    raise ChecksumMismatch(msg)
+                out[int(seq)] = data
+        return out
+
+    def without_lexicon(self) -> list[int]:
+        """Records segments that have no lexicon (written by a library that kept none)."""
+        if not self._has_table("lexicon"):
+            return [s for (s,) in self.db.execute("SELECT seq FROM segments WHERE kind = 'records'")]
+        return [
+            s
+            for (s,) in self.db.execute(
+                "SELECT seq FROM segments WHERE kind = 'records' "
+                "AND seq NOT IN (SELECT seq FROM lexicon) ORDER BY seq"
+            )
+        ]
+
+    def prune_lexicons(self) -> None:
+        """Forget lexicons of segments no longer live (left by a library that kept none)."""
+        if self._has_table("lexicon"):
+            self.db.execute("DELETE FROM lexicon WHERE seq NOT IN (SELECT seq FROM segments)")
+
+    def lexicon_bytes(self) -> int:
+        """Bytes the live segments' lexicons take (compressed, as stored)."""
+        if not self._has_table("lexicon"):
+            return 0
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(length(data)), 0) FROM lexicon WHERE seq IN (SELECT seq FROM segments)"
+        ).fetchone()
+        return int(row[0])
 
     def _checksums(self, table: str) -> dict[str, int]:
         try:

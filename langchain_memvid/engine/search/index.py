@@ -196,6 +196,7 @@ class VectorIndex:
         self._cpu_main: Any = None
         self._gpu_nlist = 0  # lists of the IVF index on the GPU
         self._live = np.zeros(0, bool)  # by vector id: held and live
+        self.changes = 0  # counts changes to the live set, so that callers can cache by it
         self._in_exact = np.zeros(0, bool)
         self._count = 0
         self._main_live = 0
@@ -232,11 +233,16 @@ class VectorIndex:
         return out
 
     def _changed(self) -> None:
+        self.changes += 1
         self._labels = None
         self._main_labels = None
         self._plans.clear()  # before the selectors they may point at
         self._one_out.clear()
         self._live_bits.clear()
+
+    def is_live(self, ids: np.ndarray) -> np.ndarray:
+        """Which of ``ids`` are live vectors of this index."""
+        return self._lookup(np.asarray(ids, dtype=np.int64), self._live)
 
     def ids(self) -> np.ndarray:
         """Vector ids of every live vector held, ascending."""

@@ -121,6 +121,8 @@ class SegmentCommit:
             created=seg.video_path.stat().st_mtime,
         )
         self.catalog.add_segment(row, list(zip(seg.locations, seg.frame_crcs, strict=False)))
+        if seg.lexicon is not None:
+            self.catalog.put_lexicon(seg.seq, seg.lexicon)
         self.catalog.forget_garbage([seg.name])  # committed with the segment: no longer pending
 
 

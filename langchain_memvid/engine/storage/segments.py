@@ -1,5 +1,7 @@
 """Segments: immutable pairs of files (``NAME.mov`` video, ``NAME.faiss`` vectors) built in one go.
 
+With them comes the segment's lexicon (its records' terms, for the catalog).
+
 A segment's frames are, in order: one segment-header frame (JSON), the zstd dictionary frames (if
 any), then the record packs (or, for a delete, the tombstone list). Everything a reader needs to
 recover the records is inside the video; the vector file only saves re-embedding.
@@ -37,16 +39,18 @@ from langchain_memvid.engine.codec.frames import (
     build_frame,
     split_body,
 )
-from langchain_memvid.engine.codec.records import EncodedRecord
+from langchain_memvid.engine.codec.records import EncodedRecord, Record, encode_batch
 from langchain_memvid.engine.codec.video import FrameLocation, VideoInfo, raise_if_disk_full, write_video
-from langchain_memvid.engine.errors import CorruptData
+from langchain_memvid.engine.errors import CorruptData, InvalidArgument
 from langchain_memvid.engine.files import fsync_file, sha256_regular
-from langchain_memvid.engine.profiles import Profile
+from langchain_memvid.engine.profiles import Profile, get_profile
 from langchain_memvid.engine.search.encodings import recorded_encoding
+from langchain_memvid.engine.search.lexicon import build_lexicon, keeps_lexicon
 from langchain_memvid.engine.search.vector_files import (
     deserialize_vectors,
     serialize_vectors,
 )
+from langchain_memvid.engine.search.vectors import prepare_vectors
 
 DICT_MIN_TEXT_BYTES = 32 << 10  # below this a dictionary costs more frames than it saves
 DICT_MIN_RECORDS = 16
@@ -80,6 +84,38 @@ class BuiltSegment:
     index_sha256: str = ""
     dictionary: zstandard.ZstdCompressionDict | None = None
     vectors: np.ndarray | None = None  # the vectors as stored (decoded from a lossy encoding)
+    lexicon: bytes | None = None  # the records' terms and counts (search/lexicon.py)
+    vector_ids: np.ndarray | None = None  # in the order of ``vectors``
+    rows: list[tuple[str, int, int, dict[str, Any]]] | None = None  # (id, vector id, text bytes, metadata): build_segment
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable for the trip from a worker to the writer (a zstd dictionary travels as bytes)."""
+        state = dict(self.__dict__)
+        if self.dictionary is not None:
+            state["dictionary"] = self.dictionary.as_bytes()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state.get("dictionary"), bytes):
+            state["dictionary"] = zstandard.ZstdCompressionDict(state["dictionary"])
+        self.__dict__.update(state)
+
+
+@dataclass(frozen=True)
+class SegmentJob:
+    """One records segment to build anywhere the store folder is visible (``build_segment``).
+
+    Handed out by ``Engine.bulk``, which reserved its sequence number and its ``size`` vector
+    ids from ``first_vector_id``; plain data, so it travels to other processes and machines.
+    """
+
+    store: str
+    seq: int
+    first_vector_id: int
+    size: int
+    settings: dict[str, Any]
+    profile: str
+    encoder: str = "zxing"
 
 
 def train_dictionary(records: Sequence[EncodedRecord]) -> zstandard.ZstdCompressionDict | None:
@@ -119,9 +155,14 @@ def _pool() -> Executor:
     return _POOL
 
 
-def render_frames(payloads: list[bytes], profile: Profile, backend: str) -> list[np.ndarray]:
-    """QR-encode frame payloads into images, in parallel for large segments."""
-    workers = os.cpu_count() or 1
+def render_frames(
+    payloads: list[bytes], profile: Profile, backend: str, processes: int | None = None
+) -> list[np.ndarray]:
+    """QR-encode frame payloads into images, in parallel for large segments.
+
+    ``processes=1`` encodes in this process (a cluster task that was given one core).
+    """
+    workers = processes or os.cpu_count() or 1
     if len(payloads) < PARALLEL_MIN_FRAMES or workers < 2:
         return _encode_images(payloads, profile.ecc, profile.module_px, backend)
     step = max(8, len(payloads) // (workers * 4))
@@ -144,12 +185,19 @@ class SegmentBuilder:
     """Writes one segment's files into a temporary folder; the store moves them into place."""
 
     def __init__(
-        self, tmp_dir: Path, profile: Profile, *, encoder: str = "zxing", settings: dict[str, Any]
+        self,
+        tmp_dir: Path,
+        profile: Profile,
+        *,
+        encoder: str = "zxing",
+        settings: dict[str, Any],
+        processes: int | None = None,
     ) -> None:
         self.tmp_dir = tmp_dir
         self.profile = profile
         self.encoder = encoder
         self.settings = settings
+        self.processes = processes
         self.capacity = qr.capacity(profile.ecc)
 
     def _header(self, seq: int, kind: str, extra: dict[str, Any], *, vectors: bool = False) -> bytes:
@@ -205,6 +253,9 @@ class SegmentBuilder:
         built.dict_frames = len(dict_parts)
         built.dictionary = dictionary
         built.placements = placements
+        built.vector_ids = np.asarray(vector_ids, dtype=np.int64)
+        if keeps_lexicon(self.settings):
+            built.lexicon = build_lexicon(vector_ids, [r.text_bytes.decode() for r in records])
         return built
 
     def build_tombstones(self, seq: int, ids: Sequence[str]) -> BuiltSegment:
@@ -231,7 +282,7 @@ class SegmentBuilder:
         vectors: np.ndarray,
         vector_ids: np.ndarray,
     ) -> BuiltSegment:
-        images = render_frames(payloads, self.profile, self.encoder)
+        images = render_frames(payloads, self.profile, self.encoder, self.processes)
         video_path = self.tmp_dir / f"{name}.mov"
         index_path = self.tmp_dir / f"{name}.faiss"
         writing = video_path  # the file a full disk would be reported against
@@ -270,6 +321,40 @@ class SegmentBuilder:
             index_sha256=sha256_regular(index_path)[1],
             vectors=vectors,
         )
+
+
+def build_segment(
+    job: SegmentJob, records: Sequence[Record], vectors: Any, *, processes: int | None = None
+) -> BuiltSegment:
+    """Build ``job``'s segment from records and their vectors into the store's ``tmp/`` folder.
+
+    Runs in any process that sees the store folder at the same path (a worker of a cluster); the
+    store's writer commits the result (``Engine.bulk``); it pickles. Records are validated as
+    ``Engine.add`` does: the last of duplicate ids wins, and nothing is written for bad input.
+    ``processes`` caps the QR-encoding processes (default: one per core; 1 in a task given one).
+
+    Raises:
+        InvalidRecord, InvalidVector: as for ``Engine.add``.
+        InvalidArgument: more records than the job reserved vector ids for.
+    """
+    encoded, kept = encode_batch(records, vectors)
+    if not encoded:
+        msg = f"Segment job {job.seq} got no records; a job that is not needed is simply not committed."
+        raise InvalidArgument(msg)
+    if len(encoded) > job.size:
+        msg = f"Segment job {job.seq} reserved {job.size} vector ids; got {len(encoded)} records."
+        raise InvalidArgument(msg)
+    dim = int(job.settings["dim"])
+    prepared = prepare_vectors(kept, dim, str(job.settings["metric"]))
+    vids = np.arange(job.first_vector_id, job.first_vector_id + len(encoded), dtype=np.int64)
+    builder = SegmentBuilder(
+        Path(job.store) / "tmp", get_profile(job.profile), encoder=job.encoder, settings=job.settings, processes=processes
+    )
+    built = builder.build_records(job.seq, encoded, prepared, vids)
+    built.rows = [
+        (e.id, int(v), len(e.text_bytes), json.loads(e.metadata_json)) for e, v in zip(encoded, vids, strict=True)
+    ]
+    return built
 
 
 def _pread(fd: int, loc: FrameLocation) -> bytes:
