@@ -25,7 +25,6 @@ none of the query's terms is not a hit.
 
 from __future__ import annotations
 
-import itertools
 import math
 import struct
 from collections import Counter
@@ -229,8 +228,8 @@ class LexicalIndex:
 
     ``follow`` keeps it in step with the segments (loading new lexicons, dropping parts that hold
     a dropped segment); ``search`` scores. Liveness comes from the caller (the vector index knows
-    which vector ids are live), cached until ``live_changed``. Not thread-safe: the engine
-    serialises calls.
+    which vector ids are live), cached while the caller's ``live_key`` stays the same. Not
+    thread-safe: the engine serialises calls.
     """
 
     def __init__(self) -> None:
@@ -248,11 +247,14 @@ class LexicalIndex:
         if not missing and len(kept) == len(self.parts):
             return
         blobs = dict(load(missing)) if missing else {}
-        if len(kept) + len(missing) > MERGE_PARTS:
-            fresh = (parse_lexicon(seq, blobs.pop(seq)) for seq in missing)
-            self.parts = [merge_parts(itertools.chain(kept, fresh))]
-        else:
+        if len(kept) + len(missing) <= MERGE_PARTS:
             self.parts = kept + [parse_lexicon(seq, blobs[seq]) for seq in missing]
+        elif not kept:  # the first load: merged as they are read, to hold little at once
+            self.parts = [merge_parts(parse_lexicon(seq, blobs.pop(seq)) for seq in missing)]
+        else:  # tiers: small parts merge among themselves; the big one is merged only when outgrown
+            parts = sorted(kept + [parse_lexicon(seq, blobs[seq]) for seq in missing], key=_size, reverse=True)
+            big, rest = parts[0], parts[1:]
+            self.parts = [big, merge_parts(rest)] if _size(big) >= sum(map(_size, rest)) else [merge_parts(parts)]
         self._live = None
 
     def _live_masks(self, key: object, is_live: Callable[[np.ndarray], np.ndarray]) -> list[np.ndarray]:
@@ -320,6 +322,10 @@ class LexicalIndex:
             all_ids, all_scores = all_ids[top], all_scores[top]
         order = np.lexsort((all_ids, -all_scores))[:k]
         return all_ids[order], all_scores[order]
+
+
+def _size(part: Part) -> int:
+    return len(part.vector_ids)
 
 
 def _decompress(blob: bytes) -> bytes:

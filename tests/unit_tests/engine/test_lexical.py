@@ -379,3 +379,19 @@ def test_an_open_handle_follows_a_rebuild_that_renumbers_vectors(
     live = {f"r{i}": t for i, t in enumerate(TEXTS)}
     for q in QUERIES:
         assert_matches_reference(engine, live, q)
+
+
+def test_small_adds_after_a_big_load_do_not_merge_the_big_part_again(open_engine: Callable[..., Engine]):
+    engine = open_engine()
+    for n in range(lexicon_mod.MERGE_PARTS + 1):  # more than MERGE_PARTS segments: merged on first load
+        add(engine, [Record(f"b{n}-{i}", f"bulk text {n} {i} fox", {}) for i in range(20)])
+    assert len(ranked(engine, "fox", 3)) == 3
+    assert engine._lexical is not None
+    (big,) = engine._lexical.parts
+    live = {f"b{n}-{i}": f"bulk text {n} {i} fox" for n in range(lexicon_mod.MERGE_PARTS + 1) for i in range(20)}
+    for n in range(2 * lexicon_mod.MERGE_PARTS):  # small adds, a search after each
+        add(engine, [Record(f"s{n}", f"small fox {n}", {})])
+        live[f"s{n}"] = f"small fox {n}"
+        assert_matches_reference(engine, live, "small fox", k=5)
+        assert engine._lexical.parts[0] is big  # held as it is, not merged again
+        assert len(engine._lexical.parts) <= lexicon_mod.MERGE_PARTS
