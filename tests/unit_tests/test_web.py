@@ -28,9 +28,6 @@ from langchain_memvid.web import StoreView, create_app, search_with_mode
 from .web_store import FILLERS, HOSTILE_META, HOSTILE_TEXT, ODD_ID, build_store, documents
 
 RECORDS = len(documents())
-HAS_LEXICAL = hasattr(MemvidVectorStore, "lexical_search_with_score") and hasattr(
-    MemvidVectorStore, "hybrid_search_with_score"
-)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +102,7 @@ def test_stats_give_the_figures_versions_and_modes(client: TestClient, store: Me
     assert stats["versions"]["format"] >= 1
     assert stats["versions"]["commits"] >= 1
     assert stats["modes"][0] == "vector"
-    assert stats["modes"] == (["vector", "lexical", "hybrid"] if HAS_LEXICAL else ["vector"])
+    assert stats["modes"] == ["vector", "lexical", "hybrid"]
     assert stats["limits"]["k"] == 100
 
 
@@ -168,7 +165,7 @@ def test_bad_search_parameters_get_400_with_a_message(
 
 def test_unknown_mode_message_names_the_allowed_modes(client: TestClient) -> None:
     message = error_of(client.get("/api/search", params={"q": "qr", "mode": "telepathy"}), 400)
-    allowed = "vector, lexical, hybrid" if HAS_LEXICAL else "vector"
+    allowed = "vector, lexical, hybrid"
     assert message == f"mode must be one of {allowed}; got 'telepathy'."
 
 
@@ -212,7 +209,6 @@ def test_one_dispatch_from_mode_to_method() -> None:
         search_with_mode(Fake(), "hybrid", "q", 1, None)
 
 
-@pytest.mark.skipif(not HAS_LEXICAL, reason="the store has no lexical and hybrid search yet")
 def test_lexical_and_hybrid_modes(client: TestClient) -> None:
     lexical = client.get("/api/search", params={"q": "Reed-Solomon", "k": "3", "mode": "lexical"}).json()
     assert lexical["mode"] == "lexical"
