@@ -589,7 +589,8 @@ def hybrid_section(res: dict) -> str:
                 ],
             ),
             "",
-            f"The raw text is {s['text_bytes'] / 2**20:.0f} MiB.",
+            f"The raw text is {s['text_bytes'] / 2**20:.0f} MiB. The store (int8 vectors, the default, with its",
+            f"lexical index) takes {s['disk_bytes'] / 2**20:.1f} MiB on disk: {s['disk_bytes'] / s['text_bytes']:.2f}x the text.",
             "",
         ]
     met = {True: "yes", False: "**no**", None: "n/a"}
