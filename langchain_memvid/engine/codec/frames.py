@@ -138,25 +138,40 @@ def decompress(
         CorruptData: the bytes are not a valid zstd frame, or do not declare their size.
         LimitExceeded: the frame would decompress to more than the limits.
     """
+    return decompress_bounded(data, dictionary, min(limit, MAX_PACK_BYTES), "pack")
+
+
+def decompress_bounded(
+    data: bytes, dictionary: zstandard.ZstdCompressionDict | None, limit: int, what: str
+) -> bytes:
+    """Decompress one zstd frame of a stored ``what`` (a pack, a lexicon) of at most ``limit`` bytes.
+
+    As ``decompress``, with the caller's limit alone: the frame must declare its size, which must
+    be at most ``limit`` and no more than the frame's length can honestly produce.
+
+    Raises:
+        CorruptData: the bytes are not a valid zstd frame, or do not declare their size.
+        LimitExceeded: the frame would decompress to more than the limits.
+    """
     try:
         size = zstandard.get_frame_parameters(data).content_size
         if size == zstandard.CONTENTSIZE_UNKNOWN:
-            msg = "A pack's zstd frame does not declare its decompressed size; refusing it."
+            msg = f"A {what}'s zstd frame does not declare its decompressed size; refusing it."
             raise CorruptData(msg)
-        bound = min(limit, MAX_PACK_BYTES, (len(data) // 3 + 1) * _ZSTD_BLOCK_MAX)
+        bound = min(limit, (len(data) // 3 + 1) * _ZSTD_BLOCK_MAX)
         if size > bound:
-            msg = f"A pack of {len(data)} bytes claims {size} bytes decompressed; the limit here is {bound}."
+            msg = f"A {what} of {len(data)} bytes claims {size} bytes decompressed; the limit here is {bound}."
             raise LimitExceeded(msg)
         if size == 0:
             # zstandard cannot tell "empty" from "unknown" here; the frame must still be valid.
             out = zstandard.ZstdDecompressor(dict_data=dictionary).decompressobj()
             if out.decompress(data) or not out.eof:
-                msg = "A pack declared empty holds data or is truncated."
+                msg = f"A {what} declared empty holds data or is truncated."
                 raise CorruptData(msg)
             return b""
         return zstandard.ZstdDecompressor(dict_data=dictionary).decompress(data)
     except zstandard.ZstdError as e:
-        msg = f"A pack is not valid zstd data: {e}"
+        msg = f"A {what} is not valid zstd data: {e}"
         raise CorruptData(msg) from e
 
 

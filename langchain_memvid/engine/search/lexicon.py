@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import zstandard
 
+from langchain_memvid.engine.codec.frames import decompress_bounded
 from langchain_memvid.engine.errors import CorruptData, LimitExceeded
 from langchain_memvid.engine.search.tokens import tokenize
 
@@ -145,7 +146,7 @@ def parse_lexicon(seq: int, blob: bytes) -> Part:
         CorruptData: not a lexicon, or its counts, offsets or positions do not hold together.
         LimitExceeded: it would decompress to more than MAX_LEXICON_BYTES.
     """
-    data = _decompress(blob)
+    data = decompress_bounded(blob, None, MAX_LEXICON_BYTES, "lexicon")
     if len(data) < _HEADER.size:
         raise _damaged(seq, "is shorter than its header")
     magic, version, _flags, n_docs, n_terms, n_postings, term_bytes = _HEADER.unpack_from(data)
@@ -326,26 +327,6 @@ class LexicalIndex:
 
 def _size(part: Part) -> int:
     return len(part.vector_ids)
-
-
-def _decompress(blob: bytes) -> bytes:
-    try:
-        size = zstandard.get_frame_parameters(blob).content_size
-    except zstandard.ZstdError as e:
-        msg = f"A lexicon is not a zstd frame ({e})."
-        raise CorruptData(msg) from e
-    if size == zstandard.CONTENTSIZE_UNKNOWN or size > MAX_LEXICON_BYTES:
-        msg = f"A lexicon claims {size} bytes decompressed; the limit is {MAX_LEXICON_BYTES}."
-        raise LimitExceeded(msg)
-    try:
-        data = zstandard.ZstdDecompressor().decompress(blob, max_output_size=max(size, 1))
-    except zstandard.ZstdError as e:
-        msg = f"A lexicon does not decompress ({e})."
-        raise CorruptData(msg) from e
-    if len(data) != size:
-        msg = "A lexicon decompressed to another size than it declares."
-        raise CorruptData(msg)
-    return data
 
 
 def _damaged(seq: int, what: str) -> CorruptData:
