@@ -742,7 +742,7 @@ class Engine:
         ``efSearch``, ``refine``, ``exact_max``; see docs/indexes.md).
         """
         with self._lock:
-            vids, scores = self._nearest_vectors(query, k, filter, search_params)
+            vids, scores = self._nearest_vectors(query, k, self._filtered(filter), search_params)
             return self._hits(list(zip(vids, scores, strict=True)), with_vectors=with_vectors)
 
     def _hits(self, pairs: list[tuple[int, float]], *, with_vectors: bool = False) -> list[Hit]:
@@ -769,7 +769,7 @@ class Engine:
                 ``build_lexicons()`` (or ``lcmemvid build-lexicon``) adds them.
         """
         with self._lock:
-            vids, scores = self._lexical_ranking(query, k, filter)
+            vids, scores = self._lexical_ranking(query, k, self._filtered(filter))
             return self._hits(list(zip(vids.tolist(), scores.tolist(), strict=True)))
 
     def hybrid_search(
@@ -803,27 +803,27 @@ class Engine:
             msg = f"fetch_k ({depth}) must be at least k ({k})."
             raise InvalidArgument(msg)
         with self._lock:
-            words, _ = self._lexical_ranking(query, depth, filter)
-            near, _ = self._nearest_vectors(vector, depth, filter, None)
+            allowed = self._filtered(filter)  # one pass over the metadata serves both sides
+            words, _ = self._lexical_ranking(query, depth, allowed)
+            near, _ = self._nearest_vectors(vector, depth, allowed, None)
             fused = fuse([(words.tolist(), float(weight)), (near, 1.0 - float(weight))], k)
             return self._hits(fused)
 
-    def _lexical_ranking(self, query: str, k: int, filter: Filter | None) -> tuple[np.ndarray, np.ndarray]:
-        """Vector ids and BM25 scores of the k best live records for ``query``'s words."""
+    def _lexical_ranking(
+        self, query: str, k: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Vector ids and BM25 scores of the k best live records for ``query``'s words.
+
+        ``allowed``: the filter's vector ids (``_filtered``), None for every record.
+        """
         if not isinstance(query, str):
             msg = f"A lexical query must be a string, got {type(query).__name__}."
             raise InvalidArgument(msg)
         k = _positive(k, "k")
-        predicate = compile_filter(filter)
         lexicon = self._lexicon()
         index = self._index
-        if index is None or not len(index):
+        if index is None or not len(index) or (allowed is not None and not len(allowed)):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        allowed = None
-        if predicate is not None:
-            allowed = self._allowed(predicate)
-            if not len(allowed):
-                return np.zeros(0, np.int64), np.zeros(0, np.float32)
         return lexicon.search(query, k, live_key=(index, index.changes), is_live=index.is_live, allowed=allowed)
 
     def _lexicon(self) -> LexicalIndex:
@@ -869,7 +869,7 @@ class Engine:
         catalog (about 2.6 s and 22 MiB at 1M records), so a search costs little beyond FAISS's.
         """
         with self._lock:
-            vids, scores = self._nearest_vectors(query, k, filter, search_params)
+            vids, scores = self._nearest_vectors(query, k, self._filtered(filter), search_params)
             if not vids:
                 return []
             names = self._record_ids_of(vids)
@@ -883,32 +883,38 @@ class Engine:
         return self._record_ids.resolve(vids, self.catalog)
 
     def _nearest_vectors(
-        self, query: Any, k: int, filter: Filter | None, search_params: Mapping[str, int] | None
+        self, query: Any, k: int, allowed: np.ndarray | None, search_params: Mapping[str, int] | None
     ) -> tuple[list[int], list[float]]:
         """Vector ids and scores of the k nearest live vectors, best first.
 
-        The common query (no filter, default knobs) takes ``VectorIndex.search_one``: at 1M
-        vectors FAISS answers in under 1 ms, and every step around it shows in the latency.
+        ``allowed``: the filter's vector ids (``_filtered``), None for every vector. The common
+        query (no filter, default knobs) takes ``VectorIndex.search_one``: at 1M vectors FAISS
+        answers in under 1 ms, and every step around it shows in the latency.
         """
         k = _positive(k, "k")
-        predicate = compile_filter(filter)
-        self._sync()
         index, dim = self._index, self.dim
         if index is None or dim is None or not len(index):
             return [], []
         q = prepare_query(query, dim, self.metric)
-        if predicate is None and not search_params:
+        if allowed is None and not search_params:
             found = index.search_one(q, k)
             if found is not None:
                 return found
-        allowed = None
-        if predicate is not None:
-            allowed = self._allowed(predicate)
-            if not len(allowed):
-                return [], []
+        if allowed is not None and not len(allowed):
+            return [], []
         scores, ids = index.search(q, k, allowed, search_params)
         keep = ids[0] >= 0  # results come best first, any -1 padding last
         return ids[0][keep].tolist(), scores[0][keep].tolist()
+
+    def _filtered(self, filter: Filter | None) -> np.ndarray | None:
+        """Vector ids of the live records ``filter`` accepts; None without a filter (every record).
+
+        Compiles the filter (refusing a malformed one before any work) and catches up with other
+        processes' commits first, so the ids are of the state the search then sees.
+        """
+        predicate = compile_filter(filter)
+        self._sync()
+        return None if predicate is None else self._allowed(predicate)
 
     def _allowed(self, predicate: Callable[[dict[str, Any]], bool]) -> np.ndarray:
         """Vector ids of the live records whose metadata ``predicate`` accepts."""
@@ -945,7 +951,7 @@ class Engine:
             raise InvalidArgument(msg)
         with self._lock:
             self._sync()
-            vids = sorted(vid for vid, meta in self._all_metadata().items() if predicate(meta))
+            vids = sorted(self._allowed(predicate).tolist())
             if limit is not None:
                 vids = vids[: int(limit)]
             rows = self.catalog.records_by_vector_ids(vids)
