@@ -89,25 +89,18 @@ def build_lexicon(vector_ids: Sequence[int] | np.ndarray, texts: Sequence[str]) 
 class Part:
     """Records' postings in one searchable piece: a segment's lexicon, or several merged.
 
-    ``terms`` maps each term to its row in ``offsets``; the postings of term row ``r`` are
-    ``docs[offsets[r]:offsets[r + 1]]`` (ascending positions into ``vector_ids``) and ``tfs``.
+    ``terms`` maps each term to its row in ``offsets`` (in row order); the postings of term row
+    ``r`` are ``docs[offsets[r]:offsets[r + 1]]`` (ascending positions into ``vector_ids``) and
+    ``tfs``.
     """
 
     seqs: frozenset[int]
     vector_ids: np.ndarray
     lengths: np.ndarray
-    words: list[str]  # the terms, in row order
+    terms: dict[str, int]
     offsets: np.ndarray
     docs: np.ndarray
     tfs: np.ndarray
-    _rows: dict[str, int] | None = None
-
-    @property
-    def terms(self) -> dict[str, int]:
-        """Term -> row, built on first use (a part merged straight away never needs it)."""
-        if self._rows is None:
-            self._rows = dict(zip(self.words, range(len(self.words)), strict=True))
-        return self._rows
 
     def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(record positions, counts) of ``term``, or None when no record here holds it."""
@@ -125,7 +118,7 @@ def lexicon_problems(seq: int, blob: bytes, texts: Mapping[int, str]) -> list[st
     except (CorruptData, LimitExceeded) as e:
         return [str(e)]
     held: dict[int, Counter[str]] = {int(v): Counter() for v in part.vector_ids}
-    words = part.words
+    words = list(part.terms)
     for row in range(len(words)):
         start, stop = int(part.offsets[row]), int(part.offsets[row + 1])
         for doc, tf in zip(part.docs[start:stop].tolist(), part.tfs[start:stop].tolist(), strict=True):
@@ -182,25 +175,24 @@ def parse_lexicon(seq: int, blob: bytes) -> Part:
     docs = total - np.repeat(total[starts] - gaps[starts], np.diff(offsets))
     if n_postings and (docs.max() >= n_docs or tfs.min() < 1):
         raise _damaged(seq, "has postings outside its records")
-    part = Part(frozenset([seq]), vids, lengths, words, offsets, docs.astype(np.int32), tfs)
-    if len(part.terms) != n_terms:
+    terms = dict(zip(words, range(n_terms), strict=True))
+    if len(terms) != n_terms:
         raise _damaged(seq, "lists a term twice")
-    part._rows = None  # checked; built again only if this part is searched on its own
-    return part
+    return Part(frozenset([seq]), vids, lengths, terms, offsets, docs.astype(np.int32), tfs)
 
 
 def merge_parts(parts: Iterable[Part]) -> Part:
     """One part holding the postings of ``parts`` (records keep their order, part after part).
 
     One pass: a generator of freshly parsed parts is merged one at a time, so only the merged
-    vocabulary and one part's words are held at once.
+    vocabulary and one part's terms are held at once.
     """
     terms: dict[str, int] = {}
     seqs: set[int] = set()
     vids, lengths, rows, docs, tfs = [], [], [], [], []
     shift = 0
     for p in parts:
-        global_row = np.fromiter((terms.setdefault(t, len(terms)) for t in p.words), np.int32, len(p.words))
+        global_row = np.fromiter((terms.setdefault(t, len(terms)) for t in p.terms), np.int32, len(p.terms))
         rows.append(np.repeat(global_row, np.diff(p.offsets)))
         docs.append(p.docs + np.int32(shift))
         tfs.append(p.tfs)
@@ -216,11 +208,10 @@ def merge_parts(parts: Iterable[Part]) -> Part:
         frozenset(seqs),
         np.concatenate(vids) if vids else np.zeros(0, np.int64),
         np.concatenate(lengths) if lengths else np.zeros(0, np.float32),
-        list(terms),
+        terms,
         offsets,
         np.concatenate(docs)[order] if docs else np.zeros(0, np.int32),
         np.concatenate(tfs)[order] if tfs else np.zeros(0, np.uint16),
-        terms,
     )
 
 
