@@ -481,8 +481,9 @@ def search(
         lcmemvid search ./store "QR" --filter '{"source": "examples/data/qr_code_history.pdf"}' --json
     """
     if mode == "lexical" and model is None:
-        with _open_engine(store) as engine:
-            model = engine.model  # a word search never embeds, so the model is never loaded
+        from langchain_memvid.engine import recorded_settings
+
+        model = recorded_settings(store).get("model")  # a word search never embeds: never loaded
     with open_store(store, model) as vstore:
         options = {"weight": weight} if mode == "hybrid" else {}
         pairs = search_with_mode(vstore, mode, query, k, filter_, **options)

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from .search.vectors import METRICS
     from .storage.reader import Location
     from .storage.segments import BuiltSegment, SegmentJob, build_segment
-    from .store import SEGMENT_RECORDS, Bulk, Engine, Hit, stored_ids
+    from .store import SEGMENT_RECORDS, Bulk, Engine, Hit, recorded_settings, stored_ids
     from .verify import Problem, VerifyReport
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "build_segment",
     "SEGMENT_RECORDS",
     "stored_ids",
+    "recorded_settings",
     "Record",
     "id_list",
     "Hit",
@@ -170,6 +171,7 @@ _SOURCES: dict[str, Callable[[], ModuleType]] = {
     "Bulk": _store,
     "Hit": _store,
     "stored_ids": _store,
+    "recorded_settings": _store,
     "SegmentJob": _segments,
     "BuiltSegment": _segments,
     "SEGMENT_RECORDS": _store,

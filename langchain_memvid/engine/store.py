@@ -1187,12 +1187,33 @@ def stored_ids(path: str | os.PathLike[str], ids: Sequence[str]) -> set[str]:
     For a process that only needs to skip what is stored (a cluster's worker): no lock, no
     index, no segment file is opened; a folder without a catalog holds nothing.
     """
+    with _catalog_only(path) as catalog:
+        return set() if catalog is None else set(catalog.vector_ids([i for i in id_list(ids) if isinstance(i, str)]))
+
+
+def recorded_settings(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What the store at ``path`` records (``model``, ``dim``, ``metric``, ...), from its catalog alone.
+
+    As ``stored_ids``: nothing but the catalog is read; a folder without one records nothing.
+    """
+    with _catalog_only(path) as catalog:
+        return {} if catalog is None else catalog.settings()
+
+
+@contextmanager
+def _catalog_only(path: str | os.PathLike[str]) -> Iterator[Catalog | None]:
+    """The store's catalog opened read-only after the checks opening a store makes (None: no store yet).
+
+    ``Catalog.inspect`` first: a link, FIFO or device in its place, another program's database
+    or a newer format is refused before SQLite touches it.
+    """
     file = Path(path) / Catalog.FILE
-    if not file.exists():
-        return set()
+    if not (file.exists() or file.is_symlink()) or not Catalog.inspect(file):
+        yield None
+        return
     catalog = Catalog(file, readonly=True)
     try:
-        return set(catalog.vector_ids([i for i in id_list(ids) if isinstance(i, str)]))
+        yield catalog
     finally:
         catalog.close()
 
@@ -1205,5 +1226,5 @@ def _positive(value: Any, name: str) -> int:
     return int(value)
 
 
-__all__ = ["Bulk", "Engine", "Hit", "stored_ids"]
+__all__ = ["Bulk", "Engine", "Hit", "recorded_settings", "stored_ids"]
 

@@ -8,6 +8,8 @@ committed leaves nothing behind.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -15,7 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langchain_memvid.engine import Engine, InvalidArgument, Record, StoreLocked
+from langchain_memvid.engine import (
+    CorruptData,
+    Engine,
+    InvalidArgument,
+    Record,
+    StoreLocked,
+    UnsafePath,
+    recorded_settings,
+    stored_ids,
+)
 from langchain_memvid.engine.storage.segments import build_segment
 
 from .conftest import DIM, add, fake_embed, segment_files, vectors_for
@@ -152,3 +163,29 @@ def test_a_segment_with_a_trained_dictionary_crosses_processes(open_engine: Call
         bulk.commit([built])
     assert engine.get(["d7"])[0].text == many[7].text
     assert engine.verify(cross_check=False).ok
+
+
+def test_catalog_only_reads_answer_and_refuse_what_opening_refuses(open_engine: Callable[..., Engine], tmp_path: Path):
+    engine = open_engine()
+    add(engine, recs("x", 3))
+    assert stored_ids(engine.path, ["x0", "x2", "nope"]) == {"x0", "x2"}
+    assert recorded_settings(engine.path)["dim"] == DIM
+    assert stored_ids(tmp_path / "nowhere", ["x0"]) == set()
+    assert recorded_settings(tmp_path / "nowhere") == {}
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / "catalog.sqlite")  # would block SQLite's open forever
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    db = sqlite3.connect(foreign / "catalog.sqlite")
+    db.execute("CREATE TABLE other (a)")
+    db.commit()
+    db.close()
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "catalog.sqlite").symlink_to(engine.path / "catalog.sqlite")
+    for folder, error in ((fifo, UnsafePath), (foreign, CorruptData), (linked, UnsafePath)):
+        with pytest.raises(error):
+            recorded_settings(folder)
+        with pytest.raises(error):
+            stored_ids(folder, ["x0"])
