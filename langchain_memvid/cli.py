@@ -839,6 +839,91 @@ def build_lexicon(store: Path, as_json: bool) -> None:
     click.echo(f"Indexed the words of {_count(built, 'segment')}." if built else "The lexical index was complete.")
 
 
+@cli.command("build-index")
+@store_argument
+@click.option(
+    "--index",
+    "index_kind",
+    metavar="KIND",
+    default=None,
+    help="The index to build: flat, ivf, ivfpq, hnsw, lsh or a FAISS factory string. Default: the store's own.",
+)
+@click.option(
+    "--option",
+    "options",
+    metavar="KEY=VALUE",
+    multiple=True,
+    help="An index option (nlist, m, nbits, M, min_vectors...); repeatable. See docs/indexes.md.",
+)
+@click.option(
+    "--ray",
+    "use_ray",
+    is_flag=True,
+    help="Build an IVF index on a Ray cluster: trained here, filled per segment on the workers, "
+    "merged on disk here (see docs/ray.md).",
+)
+@click.option(
+    "--ray-address",
+    metavar="ADDRESS",
+    default=None,
+    help="With --ray: the cluster to join. Default: $RAY_ADDRESS, else a new local one.",
+)
+@json_option
+def build_index(
+    store: Path,
+    index_kind: str | None,
+    options: tuple[str, ...],
+    use_ray: bool,
+    ray_address: str | None,
+    as_json: bool,
+) -> None:
+    """Train and save STORE's vector index now, or switch it to another index.
+
+    A store builds its approximate index by itself once it holds `min_vectors` vectors; this
+    builds it now (even below that), after a bulk load, or as another type. With --ray, an IVF
+    index is built on a cluster, for stores larger than one machine's memory.
+
+    \b
+    Example:
+        lcmemvid build-index ./store --index ivf --option nlist=1024
+        lcmemvid build-index /shared/library --ray --ray-address auto
+    """
+    index_options = dict(_index_option(text) for text in options) or None
+    if ray_address is not None and not use_ray:
+        raise click.UsageError("--ray-address needs --ray.")
+    if use_ray:
+        from langchain_memvid import distributed
+        from langchain_memvid.distributed_index import build_index_on_ray
+
+        try:
+            distributed.require_ray()
+        except distributed.RayMissing as e:
+            raise click.ClickException(str(e)) from e
+        info = build_index_on_ray(store, index_kind, index_options, ray_address=ray_address)
+    else:
+        with _open_engine(store) as engine:
+            info = engine.build_index(index_kind, index_options)
+    if as_json:
+        _echo_json(info)
+        return
+    snapshot = info.get("snapshot")
+    saved = f"; snapshot {_size(snapshot['bytes'])}" if snapshot else ""
+    click.echo(f"{info['factory']}: {info['serving']} search over {_count(info['vectors_in_main'] + info['vectors_exact'], 'vector')}{saved}.")
+
+
+def _index_option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE an integer, a number or a word."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise click.BadParameter(f"{text!r} is not KEY=VALUE.", param_hint="--option")
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
+
+
 @cli.command()
 @store_argument
 @json_option

@@ -233,6 +233,12 @@ def ingest_on_ray(
         )
         writer = _Writer(ray, opener, stack, segment_size, commit_every, pool, on_commit)
         counts = writer.run(embedded)
+        if writer.bulk_scope is not None:
+            writer.bulk_scope.close()  # every segment is committed: release the write lock
+        if writer.store is not None:
+            from langchain_memvid.distributed_index import index_after_ingest
+
+            index_after_ingest(ray, writer.store.engine)
         if writer.store is None:  # nothing new: no store was opened or created
             if not counts.chunks:
                 reasons = "; ".join(f"{p}: {r}" for p, r in counts.skipped) or "the sources hold no text"
@@ -306,6 +312,7 @@ class _Writer:
         self.on_commit = on_commit
         self.store: MemvidVectorStore | None = None
         self.bulk: Any = None
+        self.bulk_scope: ExitStack | None = None  # the bulk: ends before the store closes and before the index build
         self.building: deque[Any] = deque()
         self.built: list[BuiltSegment] = []
         self.segments = self.commits = self.committed_records = 0
@@ -346,8 +353,10 @@ class _Writer:
         vectors = np.stack([r[3] for r in rows])
         if self.bulk is None:  # the first new chunk: now the store is opened (or created)
             self.store = self.opener()
-            self.bulk = self.stack.enter_context(self.store.engine.bulk(int(vectors.shape[1])))
-            self.stack.callback(self._abandon)  # runs before the bulk ends, on success or failure
+            self.bulk_scope = self.stack.enter_context(ExitStack())
+            # The index is left to the end (index_after_ingest): the driver holds no vectors.
+            self.bulk = self.bulk_scope.enter_context(self.store.engine.bulk(int(vectors.shape[1]), defer_index=True))
+            self.bulk_scope.callback(self._abandon)  # runs before the bulk ends, on success or failure
         (job,) = self.bulk.jobs([len(rows)])
         ids, texts, metadatas = ([r[i] for r in rows] for i in range(3))
         self.building.append(self.build_task.remote(job, ids, texts, metadatas, vectors))

@@ -39,6 +39,7 @@ from langchain_memvid.engine.errors import (
 
 if TYPE_CHECKING:
     from .codec.records import Record, id_list
+    from .parallel_index import IndexBuild, IndexPartJob, fill_index_part
     from .profiles import LOSSLESS, PROFILES, ROBUST, Profile, get_profile
     from .rebuild import RebuildReport, rebuild_store
     from .search.filters import Filter, compile_filter
@@ -54,6 +55,9 @@ __all__ = [
     "SegmentJob",
     "BuiltSegment",
     "build_segment",
+    "IndexBuild",
+    "IndexPartJob",
+    "fill_index_part",
     "SEGMENT_RECORDS",
     "stored_ids",
     "recorded_settings",
@@ -117,6 +121,12 @@ def _rebuild() -> ModuleType:
     return rebuild
 
 
+def _parallel_index() -> ModuleType:
+    from langchain_memvid.engine import parallel_index
+
+    return parallel_index
+
+
 def _filters() -> ModuleType:
     from langchain_memvid.engine.search import filters
 
@@ -176,6 +186,9 @@ _SOURCES: dict[str, Callable[[], ModuleType]] = {
     "BuiltSegment": _segments,
     "SEGMENT_RECORDS": _store,
     "build_segment": _segments,
+    "IndexBuild": _parallel_index,
+    "IndexPartJob": _parallel_index,
+    "fill_index_part": _parallel_index,
     "Problem": _verify,
     "VerifyReport": _verify,
 }

@@ -265,17 +265,18 @@ def _maybe_gpu(host: IndexHost, index: VectorIndex) -> None:
             warnings.warn(f"gpu=True: {why}; searching on the CPU.", RuntimeWarning, stacklevel=5)
 
 
-def _live_segments(host: IndexHost) -> list[SegmentRow]:
+def live_segments(host: IndexHost) -> list[SegmentRow]:
+    """The live records segments, in sequence order (the order vectors are read in)."""
     return sorted((s for s in host.segments().values() if s.kind == "records"), key=lambda s: s.seq)
 
 
-def _sample(host: IndexHost, dim: int, live: np.ndarray, size: int) -> np.ndarray:
+def sample_vectors(host: IndexHost, dim: int, live: np.ndarray, size: int) -> np.ndarray:
     """``size`` live vectors drawn uniformly (fixed seed), read segment by segment."""
     picked = np.zeros(len(live), bool)
     picked[np.random.default_rng(0).choice(len(live), size, replace=False)] = True
     out = np.empty((size, dim), np.float32)
     pos = offset = 0
-    for seg in _live_segments(host):
+    for seg in live_segments(host):
         ids, vectors = host.reader.load_vectors(seg, dim)
         vectors = vectors[np.isin(ids, live)]
         take = picked[offset : offset + len(vectors)]
@@ -322,13 +323,13 @@ def build(host: IndexHost, current: VectorIndex | None, spec: IndexSpec, *, retr
         sample = None
         if not fresh.is_trained:
             ivf = faiss.try_extract_index_ivf(fresh)
-            sample = _sample(host, dim, live, spec.train_size(len(live), int(ivf.nlist) if ivf else 0))
+            sample = sample_vectors(host, dim, live, spec.train_size(len(live), int(ivf.nlist) if ivf else 0))
         main, factory, sample_size = new_main(spec, dim, metric, len(live), sample)
         trained_on = len(live) if sample_size else None
     ids_buf: list[np.ndarray] = []
     vec_buf: list[np.ndarray] = []
     pending = 0
-    for seg in _live_segments(host):
+    for seg in live_segments(host):
         ids, vectors = host.reader.load_vectors(seg, dim)
         keep = np.isin(ids, live)
         ids_buf.append(ids[keep])
@@ -348,12 +349,40 @@ def save(host: IndexHost, index: VectorIndex, spec: IndexSpec) -> Outcome:
     """Write ``index.main`` as the store's snapshot and record it (and ``spec``) in one commit."""
     main = index.cpu_main()
     assert main is not None
-    folder = host.path / FOLDER
-    folder.mkdir(exist_ok=True)
-    name = f"{host.catalog.generation() + 1:08d}-{secrets.token_hex(4)}.faiss"
-    tmp = host.path / "tmp" / name
+    name, tmp = snapshot_name(host)
     try:
         faiss.write_index(main, str(tmp))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    trained = (index.trained_on, index.train_sample)
+    outcome = publish_snapshot(host, tmp, name, spec, int(main.ntotal), index.factory, trained)
+    index.saved = int(main.ntotal)
+    return outcome
+
+
+def snapshot_name(host: IndexHost) -> tuple[str, Path]:
+    """A new snapshot file name, and where in ``tmp/`` to write it first."""
+    name = f"{host.catalog.generation() + 1:08d}-{secrets.token_hex(4)}.faiss"
+    return name, host.path / "tmp" / name
+
+
+def publish_snapshot(
+    host: IndexHost,
+    tmp: Path,
+    name: str,
+    spec: IndexSpec,
+    ntotal: int,
+    factory: str | None,
+    trained: tuple[int | None, int | None],
+) -> Outcome:
+    """Move a written snapshot into ``index/`` and record it (and ``spec``) in one commit.
+
+    The snapshot covers every live segment and vector id there is: the write lock is held.
+    """
+    folder = host.path / FOLDER
+    folder.mkdir(exist_ok=True)
+    try:
         size, digest = sha256_regular(tmp)
         install(tmp, folder / name)
     except BaseException:
@@ -367,10 +396,10 @@ def save(host: IndexHost, index: VectorIndex, spec: IndexSpec) -> Outcome:
         "sha256": digest,
         "seq": max(host.segments(), default=0),
         "max_vector_id": int(host.catalog.get_meta("next_vector_id") or 0) - 1,
-        "ntotal": int(main.ntotal),
-        "factory": index.factory,
-        "trained_on": index.trained_on,
-        "train_sample": index.train_sample,
+        "ntotal": ntotal,
+        "factory": factory,
+        "trained_on": trained[0],
+        "train_sample": trained[1],
         "created": time.time(),
     }
     try:
@@ -384,7 +413,6 @@ def save(host: IndexHost, index: VectorIndex, spec: IndexSpec) -> Outcome:
     if old is not None and old != name:
         (folder / old).unlink(missing_ok=True)
     settings["index"], settings["index_snapshot"] = spec.to_meta(), meta
-    index.saved = int(main.ntotal)
     return Outcome(generation=gen)
 
 

@@ -46,6 +46,7 @@ from langchain_memvid.engine.errors import (
     StoreReplaced,
 )
 from langchain_memvid.engine.opening import check_index_choice, check_settings, has_catalog, open_folder
+from langchain_memvid.engine.parallel_index import IndexBuild
 from langchain_memvid.engine.profiles import get_profile
 from langchain_memvid.engine.search.encodings import DEFAULT_ENCODING, check_encoding, recorded_encoding
 from langchain_memvid.engine.search.filters import Filter, compile_filter
@@ -478,7 +479,7 @@ class Engine:
         self._apply(indexing.after_add(self._index_host, self._index))
 
     @contextmanager
-    def bulk(self, dim: int) -> Iterator[Bulk]:
+    def bulk(self, dim: int, *, defer_index: bool = False) -> Iterator[Bulk]:
         """A long write whose segments are built elsewhere (a cluster's workers), committed here.
 
         Holds the write lock throughout. ``Bulk.jobs`` hands out segment jobs (sequence numbers
@@ -487,6 +488,11 @@ class Engine:
         live in one atomic commit, in the order they were handed out. A job never committed
         costs nothing: ``tmp/`` is emptied when the block ends (and by any later writer), and
         its numbers are skipped.
+
+        With ``defer_index``, commits leave this handle's index alone (no vectors held in memory,
+        no training or snapshot of an approximate index): its next read loads the index from the
+        files, and the caller builds an approximate one afterwards (``build_index`` or
+        ``index_build``). For ingests larger than the committing process's memory.
 
         Raises:
             InvalidArgument: ``dim`` is not the store's dimension (or not positive).
@@ -500,20 +506,27 @@ class Engine:
             spec = IndexSpec.from_meta(self.settings.get("index"))
             if self.dim is None and spec.kind != "flat":
                 spec.new_index(dim, self.metric, 1)
-            bulk = Bulk(self, dim)
+            bulk = Bulk(self, dim, defer_index=defer_index)
             try:
                 yield bulk
             finally:
                 bulk.discard_uncommitted()
 
-    def _commit_bulk(self, built: list[BuiltSegment], next_vector_id: int, dim: int) -> None:
+    def _commit_bulk(
+        self, built: list[BuiltSegment], next_vector_id: int, dim: int, *, defer_index: bool
+    ) -> None:
         """Commit segments a ``Bulk`` checked (the write lock is held)."""
         rows = [
             row for seg in built for row in placed_rows([seg], seg.rows or [], len(seg.rows or []))
         ]
         with self._commit.undone_on_failure(built):
             gen, replaced = self._publish_records(built, rows, next_vector_id, dim)
-        self._index_records(built, replaced, gen, dim)
+        if not defer_index:
+            self._index_records(built, replaced, gen, dim)
+            return
+        self.settings["dim"] = dim
+        self._after_commit(gen, built)
+        self._index, self._generation = None, -1  # loaded from the files by the next read
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete records by id; unknown ids are ignored. Returns how many were deleted."""
@@ -1091,27 +1104,56 @@ class Engine:
             InvalidArgument: impossible settings, too few vectors to train, or open-time options.
         """
         with self._writer():
-            spec = IndexSpec.from_meta(self.settings.get("index"))
-            if index is not None or index_options is not None:
-                name = index if index is not None else spec.name
-                spec, runtime = IndexSpec.parse(name, index_options, self.metric)
-                if runtime:
-                    msg = f"{sorted(runtime)} are open options; pass them to Engine(index_options=...)."
-                    raise InvalidArgument(msg)
-                self._search_opts = {k: v for k, v in spec.options.items() if k in SEARCH_KEYS}
-            if self.dim is not None and spec.kind != "flat":
-                spec.new_index(int(self.dim), self.metric, 1)
+            spec = self._index_choice(index, index_options)
             self._apply(indexing.rebuild(self._index_host, self._index, spec, retrain=True, force=True))
             return indexing.info(self._index, self.settings)
+
+    @contextmanager
+    def index_build(
+        self, index: str | None = None, index_options: Mapping[str, Any] | None = None
+    ) -> Iterator[IndexBuild]:
+        """``build_index`` for an IVF index, with the vectors added elsewhere (a cluster's workers).
+
+        Holds the write lock throughout and trains the index here, once, on a sample (as
+        ``build_index`` does). ``IndexBuild.jobs`` hands out one job per segment; anything that
+        sees the store folder runs ``parallel_index.fill_index_part(job, build.template)``, which
+        writes that segment's inverted lists into ``tmp/``; ``IndexBuild.commit`` merges them on
+        disk into the snapshot and serves it. Part files are deleted when the block ends.
+
+        Raises:
+            InvalidArgument: not an IVF index, no live vectors, too few to train, or open-time
+                options (as ``build_index``).
+        """
+        with self._writer():
+            build = IndexBuild(self._index_host, self._index_choice(index, index_options), self._apply)
+            try:
+                yield build
+            finally:
+                build.discard()
+
+    def _index_choice(self, index: str | None, index_options: Mapping[str, Any] | None) -> IndexSpec:
+        """The index ``build_index(index, index_options)`` builds (the store's own by default)."""
+        spec = IndexSpec.from_meta(self.settings.get("index"))
+        if index is not None or index_options is not None:
+            name = index if index is not None else spec.name
+            spec, runtime = IndexSpec.parse(name, index_options, self.metric)
+            if runtime:
+                msg = f"{sorted(runtime)} are open options; pass them to Engine(index_options=...)."
+                raise InvalidArgument(msg)
+            self._search_opts = {k: v for k, v in spec.options.items() if k in SEARCH_KEYS}
+        if self.dim is not None and spec.kind != "flat":
+            spec.new_index(int(self.dim), self.metric, 1)
+        return spec
 
 
 
 class Bulk:
     """Segment jobs handed out and committed in order, for ``Engine.bulk`` (see there)."""
 
-    def __init__(self, engine: Engine, dim: int) -> None:
+    def __init__(self, engine: Engine, dim: int, *, defer_index: bool = False) -> None:
         self._engine = engine
         self.dim = dim
+        self.defer_index = defer_index
         self._next_seq = engine.catalog.next_seq()
         self._next_vector_id = int(engine.catalog.get_meta("next_vector_id") or 0)
         self._open: dict[int, SegmentJob] = {}  # handed out, still committable, by seq
@@ -1166,7 +1208,7 @@ class Bulk:
                 raise InvalidArgument(msg)
             last = seg.seq
         end = self._open[last]
-        self._engine._commit_bulk(segs, end.first_vector_id + end.size, self.dim)
+        self._engine._commit_bulk(segs, end.first_vector_id + end.size, self.dim, defer_index=self.defer_index)
         for seq in [s for s in self._open if s <= last]:
             del self._open[seq]  # committed, or skipped by committing a later one
         self.committed += len(segs)
