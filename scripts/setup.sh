@@ -34,5 +34,5 @@ old=$(pip show langchain-memvid 2>/dev/null || true)
 if [[ $old == *"Editable project location: $PWD"* ]]; then
   pip uninstall -y -q langchain-memvid
 fi
-pip_install -e ".[test,offline-model,qr-alt,chat,web,ray,lint,typing]"
+pip_install -e ".[test,offline-model,qr-alt,chat,web,ray,s3,lint,typing]"
 python -c "import langchain_memvid, torch, sentence_transformers, zxingcpp, av, faiss" 
