@@ -52,6 +52,7 @@ from langchain_memvid.ingest import (
     IngestReport,
     NothingToIngest,
     load_files,
+    progress_bars,
     split_into_chunks,
 )
 from langchain_memvid.splitting import SOURCE_KEY, check_sizes
@@ -187,7 +188,8 @@ def ingest_on_ray(
         ray_address: The cluster to join (``ray.init(address=...)``). None: the one this process
             already joined, else ``RAY_ADDRESS``, else a new local one (shut down at the end).
         glob: Which files to take from folders.
-        progress: Show Ray Data's progress bars (and Ray's own messages) on stderr.
+        progress: Show one progress bar on stderr: files (or batches of documents) whose
+            chunks reached the driver, chunks seen and chunks committed.
         on_warning: Called with each loading warning; default: issued as a ``LoaderWarning``.
         on_commit: Called after each commit with the segments and records committed so far.
 
@@ -213,12 +215,12 @@ def ingest_on_ray(
         raise ValueError(msg)
     started = time.perf_counter()
     with ExitStack() as stack:
-        stack.enter_context(_joined(ray, ray_address, progress))
-        stack.enter_context(_data_context(ray, progress))
+        stack.enter_context(_joined(ray, ray_address))
+        stack.enter_context(_data_context(ray))
         opener, embedding_obj, root = _store_opener(store, embedding, dict(store_options or {}), stack)
         if segment_size is None:
             segment_size = _segment_records(store, store_options)
-        dataset = _chunk_dataset(ray, sources, glob, chunk_size, chunk_overlap)
+        dataset, files = _chunk_dataset(ray, sources, glob, chunk_size, chunk_overlap)
         pool = workers or _default_workers(ray, gpus_per_worker)
         embedded = dataset.map_batches(
             _Embedder,
@@ -232,7 +234,8 @@ def ingest_on_ray(
             **_actor_args(gpus_per_worker),
         )
         writer = _Writer(ray, opener, stack, segment_size, commit_every, pool, on_commit)
-        counts = writer.run(embedded)
+        with progress_bars(progress) as bars:
+            counts = writer.run(embedded, _Bar(bars, files))
         if writer.bulk_scope is not None:
             writer.bulk_scope.close()  # every segment is committed: release the write lock
         if writer.store is not None:
@@ -267,6 +270,20 @@ def ingest_on_ray(
         segments=writer.segments,
         commits=writer.commits,
     )
+
+
+class _Bar:
+    """The driver's one progress bar: files done of those listed, chunks seen and committed."""
+
+    def __init__(self, bars: Any, files: int | None) -> None:
+        self.bars = bars
+        self.task = bars.add_task("Ingesting on Ray", total=files)
+
+    def file_done(self) -> None:
+        self.bars.advance(self.task, 1)
+
+    def show(self, chunks: int, committed: int) -> None:
+        self.bars.update(self.task, description=f"{chunks:,} chunks, {committed:,} committed")
 
 
 @dataclass
@@ -318,7 +335,7 @@ class _Writer:
         self.segments = self.commits = self.committed_records = 0
         self.build_task = ray.remote(num_cpus=1, max_retries=3)(_build_segment)
 
-    def run(self, dataset: Any) -> _Counts:
+    def run(self, dataset: Any, bar: _Bar) -> _Counts:
         counts = _Counts()
         seen: set[str] = set()
         pending: list[tuple[str, str, str, np.ndarray]] = []
@@ -328,6 +345,7 @@ class _Writer:
                 kind, rid = str(kinds[n]), str(ids[n])
                 if kind == _FILE:
                     counts.add_file(json.loads(str(batch["metadata"][n])))
+                    bar.file_done()
                     continue
                 counts.chunks += 1
                 if rid in seen:  # a repeated chunk: written (or skipped) once, as by plain ingest
@@ -342,9 +360,11 @@ class _Writer:
                     self._submit(pending)
                     pending = []
             self._collect(final=False)
+            bar.show(counts.chunks, self.committed_records)
         if pending:
             self._submit(pending)
         self._collect(final=True)
+        bar.show(counts.chunks, self.committed_records)
         return counts
 
     def _submit(self, rows: list[tuple[str, str, str, np.ndarray]]) -> None:
@@ -418,11 +438,18 @@ def _build_segment(
 # -- the dataset of chunks -----------------------------------------------------------------------
 
 
-def _chunk_dataset(ray: Any, sources: Any, glob: str, chunk_size: int, chunk_overlap: int) -> Any:
-    """The lazy dataset of chunk rows, with a "file" row for each file (or batch of documents)."""
+def _chunk_dataset(
+    ray: Any, sources: Any, glob: str, chunk_size: int, chunk_overlap: int
+) -> tuple[Any, int | None]:
+    """The lazy dataset of chunk rows, with a "file" row for each file (or batch of documents).
+
+    Returns:
+        (the dataset, the number of files; None for a dataset of documents, whose batches are
+        not known ahead).
+    """
     sizes = {"chunk_size": chunk_size, "chunk_overlap": chunk_overlap}
     if isinstance(sources, ray.data.Dataset):
-        return sources.map_batches(_split_rows, fn_kwargs=sizes, batch_format="numpy")
+        return sources.map_batches(_split_rows, fn_kwargs=sizes, batch_format="numpy"), None
     items = _list_files(sources, glob)
     if not items:
         msg = f"Nothing to ingest (no files in {', '.join(map(str, sources))})."
@@ -431,9 +458,10 @@ def _chunk_dataset(ray: Any, sources: Any, glob: str, chunk_size: int, chunk_ove
     # A reading worker is replaced after READS_PER_WORKER files, which bounds what a parsing library
     # may leak; the option also keeps Ray Data from fusing the reading into the embedding actors
     # (one file at a time per actor): files are read by as many tasks as there are free CPUs.
-    return dataset.map_batches(
+    reading = dataset.map_batches(
         _load_and_split, fn_kwargs={**sizes, "glob": glob}, batch_size=1, max_calls=READS_PER_WORKER
     )
+    return reading, len(items)
 
 
 def _list_files(sources: Sequence[str | Path], glob: str) -> list[dict[str, Any]]:
@@ -674,8 +702,12 @@ def _segment_records(store: str | Path | MemvidVectorStore, options: Mapping[str
 
 
 @contextmanager
-def _joined(ray: Any, address: str | None, progress: bool) -> Iterator[None]:
-    """This process joined to a Ray cluster: the one given, the current one, or a new local one."""
+def _joined(ray: Any, address: str | None) -> Iterator[None]:
+    """This process joined to a Ray cluster: the one given, the current one, or a new local one.
+
+    Quiet: workers' output and Ray's messages below warnings stay off the driver's terminal,
+    which shows the ingest's own progress bar.
+    """
     if ray.is_initialized():
         if address is not None:
             logger.warning("Ray is already initialised in this process; ray_address %r is ignored.", address)
@@ -684,8 +716,8 @@ def _joined(ray: Any, address: str | None, progress: bool) -> Iterator[None]:
     ray.init(
         address=address,
         include_dashboard=False,
-        log_to_driver=progress,
-        logging_level=logging.INFO if progress else logging.WARNING,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
     )
     try:
         yield
@@ -694,16 +726,15 @@ def _joined(ray: Any, address: str | None, progress: bool) -> Iterator[None]:
 
 
 @contextmanager
-def _data_context(ray: Any, progress: bool) -> Iterator[None]:
-    """Ray Data keeps the rows in order (the plain ingest's order), with bars only when asked."""
+def _data_context(ray: Any) -> Iterator[None]:
+    """Ray Data keeps the rows in order (the plain ingest's order), without bars of its own."""
     ctx = ray.data.DataContext.get_current()
     saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars)
     data_logger = logging.getLogger("ray.data")
     level = data_logger.level
     ctx.execution_options.preserve_order = True
-    ctx.enable_progress_bars = progress
-    if not progress:
-        data_logger.setLevel(logging.WARNING)
+    ctx.enable_progress_bars = False
+    data_logger.setLevel(logging.WARNING)
     try:
         yield
     finally:

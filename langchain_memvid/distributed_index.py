@@ -70,7 +70,7 @@ def build_index_on_ray(
 
     ray = require_ray()
     with ExitStack() as stack:
-        stack.enter_context(_joined(ray, ray_address, progress=False))
+        stack.enter_context(_joined(ray, ray_address))
         # Lists memory-mapped: after the commit the driver serves the new snapshot without reading it in.
         engine = stack.enter_context(Engine(Path(store).absolute(), create=False, index_options={"mmap": True}))
         _build(ray, engine, index, index_options)

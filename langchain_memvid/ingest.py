@@ -296,7 +296,7 @@ def ingest(
         msg = f"batch_size must be a positive integer, got {batch_size!r}."
         raise ValueError(msg)
     started = time.perf_counter()
-    with _progress_bars(progress) as bars:
+    with progress_bars(progress) as bars:
         loaded = load_files(sources, glob=glob, progress=bars)
     for note in loaded.warnings:
         if on_warning is None:
@@ -312,7 +312,7 @@ def ingest(
         # A store this call opens, it closes; one it was given stays open.
         vstore = stack.enter_context(store()) if callable(store) else store
         todo = skip_stored(vstore, chunks)
-        with _progress_bars(progress) as bars:
+        with progress_bars(progress) as bars:
             task = bars.add_task("Embedding and writing", total=len(todo))
             for start in range(0, len(todo), batch_size):
                 batch = todo[start : start + batch_size]
@@ -336,7 +336,7 @@ def ingest(
 
 
 @contextmanager
-def _progress_bars(show: bool) -> Iterator[Progress]:
+def progress_bars(show: bool) -> Iterator[Progress]:
     """A rich progress display on stderr; hidden (but still usable) when ``show`` is False."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -233,6 +233,23 @@ def test_dataset_of_documents_gives_the_chunks_and_ids_of_split_into_chunks(clus
     assert_clean(tmp_path / "store", left)
 
 
+def test_progress_is_one_bar_over_files_and_chunks(
+    cluster: Cluster, corpus: list[str], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    report = ray_ingest(tmp_path / "store", corpus, progress=True)
+    err = capfd.readouterr().err
+    files = len(_list_files_of(corpus))
+    assert f"{report.chunks:,} chunks, {report.added:,} committed" in err
+    assert f"{files}/{files}" in err  # every listed file reached the driver
+    assert "MapBatches" not in err  # no bars of Ray Data's own
+
+
+def _list_files_of(sources: list[str]) -> list[dict[str, Any]]:
+    from langchain_memvid.distributed import _list_files
+
+    return _list_files(sources, "**/*")
+
+
 def test_nothing_to_ingest_creates_no_store(cluster: Cluster, tmp_path: Path) -> None:
     from langchain_memvid.ingest import NothingToIngest
 
