@@ -73,6 +73,8 @@ def test_parallel_build_serves_the_index_one_process_builds(
     shutil.copytree(store_path, twin)
 
     engine = open_engine()
+    reader = open_engine()  # opened before the build: must follow it
+    assert reader.stats()["index"]["serving"] == "exact"
     with engine.index_build() as build:
         jobs = build.jobs()
         assert len(jobs) == 6
@@ -99,6 +101,8 @@ def test_parallel_build_serves_the_index_one_process_builds(
     deleted = {f"r{i}" for i in range(0, N, 7)} - set(live)
     assert not deleted & {rid for hits in our_hits for rid in hits}
 
+    assert reader.stats()["index"]["vectors_in_main"] == len(live)
+    assert recall(reader, live, queries)[1] == our_hits
     reopened = open_engine()  # a reader serves the merged snapshot, nothing re-added
     assert reopened.stats()["index"]["vectors_in_main"] == len(live)
     assert reopened.verify().ok
