@@ -4,9 +4,10 @@ The layer a store in a bucket is built on (docs/design/object-storage.md; not wi
 ``Engine`` yet). An ``ObjectStore`` addresses *objects* by *name* below one root URL
 (``s3://bucket/prefix``, ``gs://``, ``az://``, ``memory://``, ``file://`` or a plain local
 path) and offers what the design needs and nothing more: whole and ranged reads, size, exists,
-a sorted listing, a plain ``put`` for new immutable objects with unique names, ``delete``, and
-``put_if_absent``, the one primitive that lets several writers publish versions without a lock
-server:
+a sorted listing (``list_with_times`` adds sizes and modification times, for cleanup), a plain
+``put`` for new immutable objects with unique names (``put_file`` streams a large local file
+instead), ``delete``, and ``put_if_absent``, the one primitive that lets several writers publish
+versions without a lock server:
 
 - S3: a conditional PUT with ``If-None-Match: *`` (s3fs ``pipe_file(mode="create")``); the service
   answers 412 to every request but the first.
@@ -37,6 +38,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import errno
+import math
 import os
 import re
 import secrets
@@ -44,7 +46,8 @@ import stat
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +81,14 @@ class AtomicCreateUnsupported(MemvidError, NotImplementedError):
     """The filesystem offers no atomic create-if-absent: writers must hold a lock (one at a time)."""
 
 
+class LocalFileUnreadable(MemvidError, OSError):
+    """A local file given to ``put_file`` is missing, unreadable or not a regular file.
+
+    ``errno`` is the operating system's (``ENOENT``, ``EACCES``...), or ``EINVAL`` for a folder,
+    FIFO or device.
+    """
+
+
 # -- names -----------------------------------------------------------------------------------
 
 MAX_NAME_BYTES = 512  # S3 keys may be 1,024 bytes, prefix included; ours are far shorter
@@ -103,6 +114,15 @@ _EXTRAS = {
 }
 
 _MEMORY_LOCK = threading.Lock()  # memory:// is one dict per process; this makes create atomic
+
+# put_file on S3. s3fs uploads a file of fewer than 2 * chunksize bytes with one PutObject whose
+# body is the whole file read into memory, and a larger one as a multipart upload that holds
+# max_concurrency parts in memory at once. Its defaults (50 MiB parts, 10 at a time) would read a
+# 99 MiB segment whole, and hold 500 MiB for a larger one; these bound both to 2 * PART_SIZE.
+PART_SIZE = 8 * 2**20  # as the AWS CLI and boto3's transfer manager; S3's minimum is 5 MiB
+_PART_CONCURRENCY = 2
+_MAX_PARTS = 10_000  # S3's limit on parts per upload: past 78 GiB the parts grow
+_COPY_BLOCK = 1 << 20  # a local put_file copies this much at a time
 
 
 def check_name(name: str) -> str:
@@ -308,21 +328,66 @@ class ObjectStore:
         _check_prefix(prefix)
         self._count("LIST")
         if self.kind == "local":
-            return self._local_list(prefix)
+            return [name for name, _ in self._local_scan(prefix)]
+        return [name for name, _ in self._scan(prefix)]
+
+    def list_with_times(self, prefix: str = "") -> builtins.list[tuple[str, int, float]]:
+        """``(name, size, modified)`` of the objects ``list(prefix)`` names, sorted by name (one LIST).
+
+        ``modified`` is the last-modified time as a Unix timestamp, for a cleanup that spares
+        objects younger than a grace period: S3's ``LastModified`` (whole seconds, the server's
+        clock), a local file's ``st_mtime``, the creation time on ``memory://``. The listing
+        carries both, so this is one request like ``list`` (S3: one more page per 1,000
+        objects, not counted).
+
+        Raises:
+            ObjectStoreIOError: the filesystem's listing gives no modification time.
+        """
+        _check_prefix(prefix)
+        self._count("LIST")
+        if self.kind == "local":
+            return [(name, st.st_size, st.st_mtime) for name, st in self._local_scan(prefix)]
+        return [(name, int(info["size"]), self._modified(name, info)) for name, info in self._scan(prefix)]
+
+    def _scan(self, prefix: str) -> builtins.list[tuple[str, dict[str, Any]]]:
+        """The listing below the prefix's folder: valid names starting with ``prefix``, with fsspec's info."""
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         base = self._path(folder) if folder else self.root
+        # s3fs lists the prefix itself when given one: one request (a page per 1,000 keys), where
+        # a listing of a missing folder would add a HEAD and a second LIST to tell "no such folder".
+        kwargs = {"prefix": prefix} if self.kind == "s3" and prefix else {}
+        if kwargs:
+            base = self.root
+        found: dict[str, dict[str, Any]] = {}  # stays empty when the folder is missing
         with self._errors("list", prefix or "/", missing_ok=True):
             self.fs.invalidate_cache(base)
-            found = self.fs.find(base, detail=False)
+            found = self.fs.find(base, detail=True, **kwargs)
         lead = self._path("")
-        names = []
-        for path in found:
-            if not path.startswith(lead):
+        entries = []
+        for path, info in found.items():
+            if not path.startswith(lead) or info.get("type", "file") != "file":
                 continue
             name = path[len(lead) :]
             if name.startswith(prefix) and _NAME.fullmatch(name):
-                names.append(name)
-        return sorted(names)
+                entries.append((name, info))
+        return sorted(entries, key=lambda entry: entry[0])
+
+    def _modified(self, name: str, info: dict[str, Any]) -> float:
+        """The last-modified time in a listing entry, whatever the filesystem calls it."""
+        # s3fs: LastModified; adlfs: last_modified; gcsfs: updated (and mtime); memory: created
+        for key in ("LastModified", "last_modified", "mtime", "updated", "created"):
+            value = info.get(key)
+            if isinstance(value, str):
+                with contextlib.suppress(ValueError):
+                    value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if isinstance(value, datetime):
+                if value.tzinfo is None:  # object stores speak UTC
+                    value = value.replace(tzinfo=timezone.utc)
+                return value.timestamp()
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        msg = f"Cannot tell when {name} in {self.url} was last modified: the {self.kind!r} filesystem's listing gives no time (keys: {sorted(info)})."
+        raise ObjectStoreIOError(msg)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -337,10 +402,59 @@ class ObjectStore:
         data = bytes(data)
         self._count("PUT")
         if self.kind == "local":
-            self._local_write(name, data, exclusive=False)
+            self._local_write(name, lambda out: _write_all(out, data), exclusive=False)
             return
         with self._errors("write", name):
             self.fs.pipe_file(self._path(name), data)
+
+    def put_file(self, name: str, local_path: str | os.PathLike[str]) -> None:
+        """Upload a local file under ``name``, replacing any object there, without reading it whole.
+
+        Counted as one PUT. For segment videos and vector files of hundreds of MiB; readers never
+        see a partial object:
+
+        - S3: s3fs ``put_file``. Below ``2 * PART_SIZE`` (16 MiB) one PutObject; above, a
+          multipart upload of ``PART_SIZE`` parts (larger past 10,000 parts), two in flight: on
+          the wire ``2 + parts`` requests (create, the parts, complete), still counted as one PUT
+          here. The object appears only when the upload completes; a failed upload is aborted.
+          An upload interrupted in the calling thread is cancelled (not left running in fsspec's
+          IO thread to appear later). An interrupted or killed upload stays invisible but keeps
+          its parts (billed) until a bucket lifecycle rule ``AbortIncompleteMultipartUpload``
+          removes them.
+        - A local folder: copied in 1 MiB blocks to a temporary file, fsynced, renamed to the
+          name, then the folder fsynced (as ``put``).
+        - Others (``memory://``, GCS, Azure): the filesystem's own ``put_file``.
+
+        The source is opened and checked before any request, so a missing or unreadable file
+        writes nothing.
+
+        Raises:
+            LocalFileUnreadable: ``local_path`` is missing, unreadable, or not a regular file.
+        """
+        check_name(name)
+        source = os.fspath(local_path)
+        fd = _open_source(source)
+        try:
+            self._count("PUT")
+            if self.kind == "local":
+                self._local_write(name, lambda out: _copy_stream(fd, out, source), exclusive=False)
+                return
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        path = self._path(name)
+        try:
+            with self._errors("write", name):
+                if self.kind == "s3":
+                    part = max(PART_SIZE, math.ceil(size / _MAX_PARTS))
+                    self._run_cancellable(
+                        self.fs._put_file(source, path, chunksize=part, max_concurrency=_PART_CONCURRENCY)
+                    )
+                else:
+                    self.fs.put_file(source, path)
+        except ObjectNotFound as e:  # the only file put_file can miss is the source, gone since
+            msg = f"Cannot upload {source} to {name}: the file disappeared while it was being uploaded."
+            raise LocalFileUnreadable(errno.ENOENT, msg) from e
 
     def put_if_absent(self, name: str, data: bytes) -> bool:
         """Create the object only if no object has that name; atomic across processes and machines.
@@ -403,6 +517,26 @@ class ObjectStore:
     def _path(self, name: str) -> str:
         return f"{self.root}/{name}"
 
+    def _run_cancellable(self, coro: Any) -> Any:
+        """Run an async filesystem's coroutine on its event loop; cancel it if this thread is interrupted.
+
+        fsspec's sync wrappers leave the coroutine running on fsspec's IO thread when the calling
+        thread is interrupted (``KeyboardInterrupt``, a signal handler's exception), so an upload
+        the caller gave up on would complete and appear seconds later. Cancelled here, it stops
+        at its next request; one already sent may still land, as with any lost response.
+        """
+        import asyncio
+        import concurrent.futures
+
+        future = asyncio.run_coroutine_threadsafe(coro, self.fs.loop)
+        try:
+            while not future.done():
+                concurrent.futures.wait([future], timeout=1)  # short waits: signals get through
+        except BaseException:
+            future.cancel()
+            raise
+        return future.result()
+
     def _check_atomic_create(self) -> None:
         """Refuse, once and clearly, a backend whose create-if-absent would silently overwrite."""
         if self._create_checked:
@@ -444,7 +578,7 @@ class ObjectStore:
 
     def _create(self, name: str, data: bytes) -> bool:
         if self.kind == "local":
-            return self._local_write(name, data, exclusive=True)
+            return self._local_write(name, lambda out: _write_all(out, data), exclusive=True)
         path = self._path(name)
         if self.kind == "memory":
             with _MEMORY_LOCK, self._errors("create", name):
@@ -556,27 +690,33 @@ class ObjectStore:
             msg = f"Object {name} does not exist in {self.url}."
             raise ObjectNotFound(msg) from e
 
-    def _local_list(self, prefix: str) -> builtins.list[str]:
+    def _local_scan(self, prefix: str) -> builtins.list[tuple[str, os.stat_result]]:
+        """Regular files whose valid name starts with ``prefix``, sorted, each with its ``lstat``."""
         root = Path(self.root)
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         start = self._local_file(f"{folder}/_").parent if folder else root
-        names = []
+        entries = []
         for dirpath, dirnames, filenames in os.walk(start):  # os.walk never follows links
             rel = os.path.relpath(dirpath, root)
             rel = "" if rel == "." else rel.replace(os.sep, "/") + "/"
             dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
             for fn in filenames:
                 name = rel + fn
-                if (
-                    name.startswith(prefix)
-                    and _NAME.fullmatch(name)
-                    and stat.S_ISREG(os.lstat(os.path.join(dirpath, fn)).st_mode)
-                ):
-                    names.append(name)
-        return sorted(names)
+                if not (name.startswith(prefix) and _NAME.fullmatch(name)):
+                    continue
+                try:
+                    st = os.lstat(os.path.join(dirpath, fn))
+                except FileNotFoundError:
+                    continue  # deleted since the folder was read: not listed, as on S3
+                if stat.S_ISREG(st.st_mode):
+                    entries.append((name, st))
+        return sorted(entries, key=lambda entry: entry[0])
 
-    def _local_write(self, name: str, data: bytes, *, exclusive: bool) -> bool:
-        """Write whole-or-nothing: a fsynced temporary file, then a rename (or a link)."""
+    def _local_write(self, name: str, fill: Callable[[int], None], *, exclusive: bool) -> bool:
+        """Write whole-or-nothing: a fsynced temporary file, then a rename (or a link).
+
+        ``fill`` writes the object's bytes to the temporary file's descriptor.
+        """
         path = self._local_file(name)
         folder = path.parent
         self._local_mkdirs(folder)
@@ -584,9 +724,7 @@ class ObjectStore:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                fill(fd)
                 os.fsync(fd)  # the bytes are on disk before the name points at them
             finally:
                 os.close(fd)
@@ -656,6 +794,41 @@ class _Exists(Exception):
     """Internal: the backend said the name is taken (a create-if-absent lost)."""
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _open_source(source: str) -> int:
+    """Open a local file to upload; it must be a regular file (a FIFO could block for ever)."""
+    try:
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        msg = f"Cannot upload {source}: {e.strerror or e}. Nothing was written."
+        raise LocalFileUnreadable(e.errno, msg) from e
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        msg = f"Cannot upload {source}: it is not a regular file (a folder, FIFO or device). Nothing was written."
+        raise LocalFileUnreadable(errno.EINVAL, msg)
+    return fd
+
+
+def _copy_stream(source_fd: int, out: int, source: str) -> None:
+    """Copy an open file to another from its start, ``_COPY_BLOCK`` bytes at a time."""
+    pos = 0
+    while True:
+        try:
+            block = os.pread(source_fd, _COPY_BLOCK, pos)
+        except OSError as e:
+            msg = f"Cannot read {source} at byte {pos} while uploading it: {e.strerror or e}. Nothing was written."
+            raise LocalFileUnreadable(e.errno, msg) from e
+        if not block:
+            return
+        _write_all(out, block)
+        pos += len(block)
+
+
 def _error_code(error: BaseException) -> str | None:
     """The S3 error code behind a translated error (s3fs keeps the ClientError as its cause)."""
     seen: BaseException | None = error
@@ -673,7 +846,9 @@ def _error_code(error: BaseException) -> str | None:
 __all__ = [
     "KINDS",
     "MAX_NAME_BYTES",
+    "PART_SIZE",
     "AtomicCreateUnsupported",
+    "LocalFileUnreadable",
     "ObjectAccessDenied",
     "ObjectNotFound",
     "ObjectStore",

@@ -3,18 +3,24 @@
 What a user of a store in a bucket relies on: objects read back byte for byte, a ranged read is one
 request for exactly the bytes asked, a listing is sorted and never leaks a neighbour's objects,
 ``put_if_absent`` lets exactly one of many racing writers (threads or processes) create a name,
-with the winner's bytes whole, and a hostile name never reaches the backend
-(docs/design/object-storage.md, "Storage primitives").
+with the winner's bytes whole, ``put_file`` uploads a large local file whole or not at all, and
+``list_with_times`` gives each object's true size and a modification time cleanup can trust, and a
+hostile name never reaches the backend (docs/design/object-storage.md, "Storage primitives").
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import multiprocessing
 import os
+import signal
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +35,12 @@ from langchain_memvid.engine.errors import (
     StoreNotFound,
     UnsafePath,
 )
+from langchain_memvid.engine.storage import objects
 from langchain_memvid.engine.storage.objects import (
     KINDS,
+    PART_SIZE,
     AtomicCreateUnsupported,
+    LocalFileUnreadable,
     ObjectAccessDenied,
     ObjectNotFound,
     ObjectStore,
@@ -286,8 +295,12 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("name", HOSTILE)
-def test_hostile_names_are_refused_before_any_request(store: ObjectStore, name: str) -> None:
+def test_hostile_names_are_refused_before_any_request(store: ObjectStore, name: str, tmp_path: Path) -> None:
+    source = tmp_path / "upload.bin"
+    source.write_bytes(b"x")
     calls: list[Callable[[], object]] = [
+        lambda: store.put_file(name, source),
+        lambda: store.put_file(name, tmp_path / "missing"),  # the name is checked first
         lambda: store.read(name),
         lambda: store.read_range(name, 0, 1),
         lambda: store.size(name),
@@ -307,6 +320,9 @@ def test_hostile_names_are_refused_before_any_request(store: ObjectStore, name: 
 def test_hostile_prefixes_are_refused(store: ObjectStore, prefix: str) -> None:
     with pytest.raises(UnsafePath, match="not allowed"):
         store.list(prefix)
+    with pytest.raises(UnsafePath, match="not allowed"):
+        store.list_with_times(prefix)
+    assert set(store.requests.values()) == {0}
 
 
 def test_store_url_must_name_a_root() -> None:
@@ -560,3 +576,419 @@ def test_s3_missing_credentials_are_access_denied(
     monkeypatch.setattr(store.fs, "cat_file", no_credentials)
     with pytest.raises(ObjectAccessDenied, match="storage_options"):
         store.read("a")
+
+
+# -- put_file -------------------------------------------------------------------------------
+
+# Two full parts and a short one: on S3 a multipart upload (PutObject below 2 * PART_SIZE).
+BIG = 2 * PART_SIZE + 12345
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    data = os.urandom(BIG)
+    path = tmp_path_factory.mktemp("upload") / "segment.mov"
+    path.write_bytes(data)
+    return path, data
+
+
+def test_put_file_uploads_a_large_file_exactly(store: ObjectStore, big_file: tuple[Path, bytes]) -> None:
+    path, data = big_file
+    store.put("segments/00000001-aa.mov", b"an older, shorter object")
+    store.reset_requests()
+    store.put_file("segments/00000001-aa.mov", path)
+    assert store.requests == {**dict.fromkeys(KINDS, 0), "PUT": 1}
+    assert store.size("segments/00000001-aa.mov") == BIG
+    assert store.read("segments/00000001-aa.mov") == data
+    assert (
+        store.read_range("segments/00000001-aa.mov", PART_SIZE - 3, PART_SIZE + 3)
+        == data[PART_SIZE - 3 : PART_SIZE + 3]
+    )
+    assert store.list() == ["segments/00000001-aa.mov"]
+
+
+@pytest.mark.parametrize("size", [0, 1, 70_000])
+def test_put_file_small_and_empty_files(store: ObjectStore, tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    (tmp_path / "f.faiss").write_bytes(data)
+    store.put_file("segments/00000001-aa.faiss", str(tmp_path / "f.faiss"))  # a str path works too
+    assert store.read("segments/00000001-aa.faiss") == data
+    assert store.size("segments/00000001-aa.faiss") == size
+
+
+def _unreadable(tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, int]:
+    if kind == "missing":
+        return tmp_path / "no-such-file.mov", errno.ENOENT
+    if kind == "folder":
+        (tmp_path / "a-folder").mkdir()
+        return tmp_path / "a-folder", errno.EINVAL
+    if kind == "fifo":  # opened for reading without O_NONBLOCK, this would wait for a writer for ever
+        fifo = tmp_path / "a-fifo"
+        os.mkfifo(fifo)
+
+        def unblock() -> None:  # so that such a bug fails the test instead of hanging it
+            with contextlib.suppress(OSError):  # ENXIO: nobody is waiting on it, as it should be
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+        timer = threading.Timer(3, unblock)
+        timer.daemon = True
+        timer.start()
+        return fifo, errno.EINVAL
+    path = tmp_path / "secret.mov"  # permission denied (chmod would not stop root, who runs CI here)
+    path.write_bytes(b"x")
+    real_open = os.open
+
+    def denied(file: Any, *args: Any, **kwargs: Any) -> int:
+        if os.fspath(file) == str(path):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    return path, errno.EACCES
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "fifo", "denied"])
+def test_put_file_of_an_unreadable_source_writes_nothing(
+    store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    source, code = _unreadable(tmp_path, kind, monkeypatch)
+    started = time.monotonic()
+    with pytest.raises(LocalFileUnreadable, match=rf"Cannot upload {source}.*Nothing was written") as info:
+        store.put_file("segments/00000001-aa.mov", source)
+    assert time.monotonic() - started < 2  # refused at once, never waiting on a FIFO's writer
+    assert info.value.errno == code
+    assert isinstance(info.value, OSError)
+    assert isinstance(info.value, MemvidError)
+    assert set(store.requests.values()) == {0}
+    monkeypatch.undo()
+    assert store.list() == []
+
+
+def test_local_put_file_is_never_visible_before_it_is_whole(
+    tmp_path: Path, big_file: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ObjectStore(tmp_path / "s")
+    store.put("segments/a.mov", b"old")
+    final = tmp_path / "s" / "segments" / "a.mov"
+    real_copy = objects._copy_stream
+    seen: dict[str, Any] = {}
+    events: list[str] = []
+
+    def copy_then_look(source_fd: int, out: int, source: str) -> None:
+        real_copy(source_fd, out, source)
+        # Everything is copied, nothing is published: the name still holds the old object whole.
+        seen["final"] = final.read_bytes()
+        seen["read"] = store.read("segments/a.mov")
+        seen["list"] = store.list()
+        seen["folder"] = sorted(p.name for p in final.parent.iterdir())
+
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(objects, "_copy_stream", copy_then_look)
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("rename"), real_replace(a, b))[1])
+    monkeypatch.setattr(objects, "fsync_dir", lambda path: events.append(f"fsync {Path(path).name}/"))
+    store.put_file("segments/a.mov", big_file[0])
+    assert seen["final"] == seen["read"] == b"old"
+    assert seen["list"] == ["segments/a.mov"]
+    assert len(seen["folder"]) == 2
+    assert seen["folder"][0].startswith(".a.mov.")  # the copy went to a hidden temporary file
+    assert seen["folder"][0].endswith(".tmp")
+    assert events == ["fsync", "rename", "fsync segments/"]  # data durable, then named, then the name
+    assert final.read_bytes() == big_file[1]
+    assert sorted(p.name for p in final.parent.iterdir()) == ["a.mov"]
+
+
+def test_local_put_file_streams_in_bounded_blocks(
+    tmp_path: Path, big_file: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ObjectStore(tmp_path / "s")
+    asked: list[int] = []
+    real_pread = os.pread
+
+    def pread(fd: int, n: int, offset: int) -> bytes:
+        asked.append(n)
+        return real_pread(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", pread)
+    store.put_file("segments/a.mov", big_file[0])
+    monkeypatch.undo()
+    assert max(asked) <= 1 << 20
+    assert len(asked) >= BIG // (1 << 20)
+    assert store.read("segments/a.mov") == big_file[1]
+
+
+def test_local_put_file_read_error_midway_leaves_the_old_object(
+    tmp_path: Path, big_file: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ObjectStore(tmp_path / "s")
+    store.put("segments/a.mov", b"old")
+    real_pread = os.pread
+    calls = []
+
+    def failing_pread(fd: int, n: int, offset: int) -> bytes:
+        calls.append(offset)
+        if len(calls) == 3:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_pread(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", failing_pread)
+    with pytest.raises(LocalFileUnreadable, match=r"Cannot read .*segment\.mov at byte 2097152") as info:
+        store.put_file("segments/a.mov", big_file[0])
+    monkeypatch.undo()
+    assert info.value.errno == errno.EIO
+    assert store.read("segments/a.mov") == b"old"
+    assert sorted(p.name for p in (tmp_path / "s" / "segments").iterdir()) == ["a.mov"]
+
+
+def _client(moto_server: MotoS3) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=moto_server.endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+
+
+def test_s3_put_file_is_a_multipart_upload_on_the_wire(
+    s3_bucket: S3Target, moto_server: MotoS3, big_file: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    store = ObjectStore(*s3_bucket)
+    store.put_file("segments/big.mov", big_file[0])
+    key = "/memvid-test/store/segments/big.mov"
+    wire = [
+        (r.method, r.path, r.query.split("&uploadId=")[0].split("uploadId=")[0]) for r in moto_server.requests
+    ]
+    wire[1:-1] = sorted(wire[1:-1])  # two parts are in flight at once, in either order
+    assert wire == [
+        ("POST", key, "uploads"),
+        ("PUT", key, "partNumber=1"),
+        ("PUT", key, "partNumber=2"),
+        ("PUT", key, "partNumber=3"),
+        ("POST", key, ""),  # CompleteMultipartUpload
+    ], describe(moto_server.requests)
+    assert store.requests["PUT"] == 1  # one PUT for the caller, 2 + parts requests on the wire
+    moto_server.reset_log()
+    small = tmp_path / "small.faiss"
+    small.write_bytes(os.urandom(2 * PART_SIZE - 1))  # the largest file that goes up in one PUT
+    store.put_file("segments/small.faiss", small)
+    assert [(r.method, r.query) for r in moto_server.requests] == [("PUT", "")]
+    assert store.read("segments/small.faiss") == small.read_bytes()
+
+
+def test_s3_put_file_is_invisible_until_the_upload_completes(
+    s3_bucket: S3Target, moto_server: MotoS3, big_file: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ObjectStore(*s3_bucket)
+    client = _client(moto_server)
+    real = store.fs._call_s3
+    seen: dict[str, Any] = {}
+
+    async def look_before_completing(method: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "complete_multipart_upload":
+            # Every part is uploaded; another client must still see no object under the name.
+            listing = client.list_objects_v2(Bucket=BUCKET, Prefix="store/")
+            seen["keys"] = [o["Key"] for o in listing.get("Contents", [])]
+            seen["uploads"] = client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+        return await real(method, *args, **kwargs)
+
+    monkeypatch.setattr(store.fs, "_call_s3", look_before_completing)
+    store.put_file("segments/big.mov", big_file[0])
+    assert seen["keys"] == []
+    assert [u["Key"] for u in seen["uploads"]] == ["store/segments/big.mov"]
+    assert store.read("segments/big.mov") == big_file[1]
+
+
+def test_s3_failed_multipart_upload_leaves_nothing(
+    s3_bucket: S3Target, moto_server: MotoS3, big_file: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+    from s3fs.errors import translate_boto_error
+
+    store = ObjectStore(*s3_bucket)
+    store.put("segments/old.mov", b"old")
+    real = store.fs._call_s3
+
+    async def fail_part_two(method: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "upload_part" and kwargs["PartNumber"] == 2:
+            error = ClientError({"Error": {"Code": "InternalError", "Message": "part lost"}}, "UploadPart")
+            raise translate_boto_error(error)
+        return await real(method, *args, **kwargs)
+
+    monkeypatch.setattr(store.fs, "_call_s3", fail_part_two)
+    moto_server.reset_log()
+    with pytest.raises(ObjectStoreIOError, match=r"Cannot write segments/new\.mov"):
+        store.put_file("segments/new.mov", big_file[0])
+    with pytest.raises(ObjectStoreIOError, match=r"Cannot write segments/old\.mov"):
+        store.put_file("segments/old.mov", big_file[0])
+    monkeypatch.undo()
+    aborts = [r for r in moto_server.requests if r.method == "DELETE" and "uploadId=" in r.query]
+    assert len(aborts) == 2, describe(moto_server.requests)  # s3fs aborts what it started
+    assert not store.exists("segments/new.mov")
+    assert store.read("segments/old.mov") == b"old"  # an overwrite that failed changed nothing
+    assert store.list() == ["segments/old.mov"]
+    assert _client(moto_server).list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+class _Interrupted(BaseException):
+    """What a signal handler raises in the calling thread (as KeyboardInterrupt would)."""
+
+
+def test_s3_put_file_interrupted_in_the_caller_never_appears(
+    s3_bucket: S3Target, big_file: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fsspec's sync wrapper would leave the upload running on its IO thread, to complete later."""
+    store = ObjectStore(*s3_bucket)
+    real = store.fs._call_s3
+    main = threading.get_ident()
+    outcome: list[str] = []
+    done = threading.Event()
+
+    async def interrupt_during_part_one(method: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "upload_part" and kwargs["PartNumber"] == 1:
+            signal.pthread_kill(main, signal.SIGUSR1)
+            try:
+                await asyncio.sleep(2)
+            except asyncio.CancelledError:
+                outcome.append("cancelled")
+                done.set()
+                raise
+        if method == "complete_multipart_upload":
+            outcome.append("completed")
+            done.set()
+        return await real(method, *args, **kwargs)
+
+    def raise_interrupted(signum: int, frame: Any) -> None:
+        raise _Interrupted
+
+    monkeypatch.setattr(store.fs, "_call_s3", interrupt_during_part_one)
+    previous = signal.signal(signal.SIGUSR1, raise_interrupted)
+    try:
+        with pytest.raises(_Interrupted):
+            store.put_file("segments/big.mov", big_file[0])
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert done.wait(10)
+    assert outcome == ["cancelled"]
+    monkeypatch.undo()
+    assert not store.exists("segments/big.mov")
+    assert store.list() == []
+
+
+# -- list_with_times --------------------------------------------------------------------------
+
+
+def test_list_with_times_gives_sizes_and_recent_times(store: ObjectStore, tmp_path: Path) -> None:
+    written = {
+        "segments/00000001-aa.mov": os.urandom(5000),
+        "segments/00000001-aa.faiss": b"",
+        "versions/00000001.json": b"{}",
+        "LATEST": b"1",
+    }
+    before = time.time()
+    for name, data in written.items():
+        store.put(name, data)
+    (tmp_path / "up.mov").write_bytes(os.urandom(70_000))
+    store.put_file("segments/00000002-bb.mov", tmp_path / "up.mov")
+    written["segments/00000002-bb.mov"] = (tmp_path / "up.mov").read_bytes()
+    store.reset_requests()
+    listed = store.list_with_times()
+    assert store.requests == {**dict.fromkeys(KINDS, 0), "LIST": 1}
+    assert [name for name, _, _ in listed] == sorted(written) == store.list()
+    assert {name: size for name, size, _ in listed} == {n: len(d) for n, d in written.items()}
+    slack = 60 if store.kind == "s3" else 5  # S3 dates objects in whole seconds, on its own clock
+    for name, _, modified in listed:
+        assert before - slack <= modified <= time.time() + slack, (name, modified, before)
+    for prefix in [
+        "",
+        "segments/",
+        "segments/00000001-aa.",
+        "versions/0000",
+        "L",
+        "index/",
+        "nothing/at/all",
+    ]:
+        assert [n for n, _, _ in store.list_with_times(prefix)] == store.list(prefix), prefix
+
+
+def test_list_with_times_follows_write_order(store: ObjectStore, tmp_path: Path) -> None:
+    names = [f"segments/0000000{i}-aa.mov" for i in (3, 1, 2)]  # write order is not name order
+    for name in names:
+        store.put(name, name.encode())
+    if store.kind == "local":  # written seconds apart, without sleeping
+        now = time.time()
+        for age, name in zip((30, 20, 10), names, strict=True):
+            os.utime(tmp_path / "store" / name, (now - age, now - age))
+    times = {name: modified for name, _, modified in store.list_with_times("segments/")}
+    if store.kind == "local":
+        assert [round(now - times[n]) for n in names] == [30, 20, 10]
+    elif store.kind == "memory":
+        assert times[names[0]] <= times[names[1]] <= times[names[2]]
+    else:  # S3's whole seconds: only that the times are real
+        assert all(abs(t - time.time()) < 60 for t in times.values())
+    store.put(names[0], b"rewritten")  # a rewrite is a new modification
+    assert {n: t for n, _, t in store.list_with_times()}[names[0]] >= times[names[2]]
+
+
+def test_local_list_with_times_uses_lstat_and_skips_what_list_skips(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    store = ObjectStore(root)
+    store.put("segments/a.mov", b"12345")
+    (root / "segments" / ".b.mov.abc.tmp").write_bytes(b"partial")  # a killed writer's temporary file
+    (root / "segments" / "c d").write_bytes(b"refused name")
+    (root / "segments" / "link.mov").symlink_to(root / "segments" / "a.mov")
+    (root / "segments" / "sub").mkdir()
+    os.utime(root / "segments" / "a.mov", (1_000_000_000, 1_234_567_890.5))
+    assert store.list_with_times() == [("segments/a.mov", 5, 1_234_567_890.5)]
+    assert store.list() == ["segments/a.mov"]
+
+
+def test_s3_list_with_times_is_one_request_on_the_wire(s3_bucket: S3Target, moto_server: MotoS3) -> None:
+    store = ObjectStore(*s3_bucket)
+    store.put("segments/a.mov", b"123")
+    for prefix in ["segments/", "nothing/", "segm", ""]:
+        moto_server.reset_log()
+        store.list_with_times(prefix)
+        assert [(r.method, "list-type=2" in r.query) for r in moto_server.requests] == [("GET", True)], (
+            prefix,
+            describe(moto_server.requests),
+        )
+        moto_server.reset_log()
+        store.list(prefix)
+        assert len(moto_server.requests) == 1, (prefix, describe(moto_server.requests))
+
+
+@pytest.mark.parametrize(
+    ("info", "expected"),
+    [
+        ({"LastModified": datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)}, 1735787045.0),
+        ({"last_modified": datetime(2025, 1, 2, 3, 4, 5)}, 1735787045.0),  # naive: UTC
+        ({"updated": "2025-01-02T03:04:05.250Z"}, 1735787045.25),  # gcsfs
+        ({"mtime": 1735787045.5}, 1735787045.5),
+        ({"created": 1735787045}, 1735787045.0),
+    ],
+)
+def test_list_with_times_reads_each_backends_time(
+    monkeypatch: pytest.MonkeyPatch, info: dict[str, Any], expected: float
+) -> None:
+    store = ObjectStore(f"memory://{uuid.uuid4().hex}")
+    entry = {"name": f"{store.root}/a", "type": "file", "size": 3, **info}
+    monkeypatch.setattr(store.fs, "find", lambda *a, **k: {entry["name"]: entry})
+    monkeypatch.setenv("TZ", "IST-5:30")  # not UTC: a naive time read as local would be 5.5 h off
+    time.tzset()
+    try:
+        assert store.list_with_times() == [("a", 3, expected)]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_list_with_times_without_a_time_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ObjectStore(f"memory://{uuid.uuid4().hex}")
+    entry = {"name": f"{store.root}/a", "type": "file", "size": 3}
+    monkeypatch.setattr(store.fs, "find", lambda *a, **k: {entry["name"]: entry})
+    with pytest.raises(ObjectStoreIOError, match=r"Cannot tell when a .* was last modified"):
+        store.list_with_times()
+    assert store.list() == ["a"]  # names alone need no time
