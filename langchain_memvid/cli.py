@@ -912,10 +912,12 @@ def build_index(
 
 
 def _index_option(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` with VALUE an integer, a number or a word."""
+    """``KEY=VALUE`` with VALUE true/false, an integer, a number or a word."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise click.BadParameter(f"{text!r} is not KEY=VALUE.", param_hint="--option")
+    if value.lower() in ("true", "false"):
+        return key, value.lower() == "true"
     for kind in (int, float):
         try:
             return key, kind(value)

@@ -42,6 +42,9 @@ def test_bad_options_and_missing_stores_are_refused_without_writing(tmp_path: Pa
     assert "Error:" in few.output
     with Engine(tmp_path / "s", create=False) as engine:
         assert engine.stats()["index"]["kind"] == "flat"  # nothing recorded by the failed build
+    opened = runner.invoke(cli, ["build-index", str(tmp_path / "s"), "--index", "ivf", "--option", "mmap=true"])
+    assert opened.exit_code == 1
+    assert "['mmap'] are open options" in opened.output
     alone = runner.invoke(cli, ["build-index", str(tmp_path / "s"), "--ray-address", "auto"])
     assert alone.exit_code == 2
     assert "--ray-address needs --ray" in alone.output
