@@ -12,7 +12,6 @@ a worker holds one segment's, the merge one list's codes.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,12 +21,12 @@ import faiss
 import numpy as np
 
 from langchain_memvid.engine import indexing
-from langchain_memvid.engine.errors import ChecksumMismatch, CorruptData, InvalidArgument, LimitExceeded
-from langchain_memvid.engine.files import read_regular
+from langchain_memvid.engine.errors import CorruptData, InvalidArgument
 from langchain_memvid.engine.search.index import new_main
 from langchain_memvid.engine.search.index_spec import IndexSpec
 from langchain_memvid.engine.search.ivf_parts import IndexPart, fill_part, merge_parts, template_of
-from langchain_memvid.engine.search.vector_files import deserialize_vectors, read_file_ids
+from langchain_memvid.engine.search.vector_files import read_file_ids
+from langchain_memvid.engine.storage.reader import load_vector_file
 
 
 @dataclass(frozen=True)
@@ -50,19 +49,12 @@ def fill_index_part(job: IndexPartJob, template: bytes) -> IndexPart:
     """Add one segment's live vectors to a copy of the trained ``template``; write the part.
 
     Raises:
-        ChecksumMismatch: the vector file is not the one the catalog records.
+        SegmentNotFound, ChecksumMismatch: the vector file is missing, or not the one the
+            catalog records.
         CorruptData: the file lacks some of the job's live vector ids.
     """
     path = Path(job.vector_file)
-    try:
-        data = read_regular(path, limit=job.size)
-    except LimitExceeded as e:
-        msg = f"Vector file {path.name} is larger than the catalog records; run `verify`."
-        raise ChecksumMismatch(msg) from e
-    if len(data) != job.size or hashlib.sha256(data).hexdigest() != job.sha256:
-        msg = f"Vector file {path.name} fails its SHA-256 check; run `verify`."
-        raise ChecksumMismatch(msg)
-    ids, vectors = deserialize_vectors(data, job.dim)
+    ids, vectors = load_vector_file(path, job.size, job.sha256, job.dim)
     keep = np.isin(ids, job.live_ids)
     if int(keep.sum()) != len(job.live_ids):
         msg = f"Vector file {path.name} lacks vectors of live records; run `verify`."

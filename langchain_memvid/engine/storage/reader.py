@@ -238,19 +238,33 @@ class SegmentReader:
         """(ids, vectors) of a segment's vector file, after its size and SHA-256 check."""
         path = self.segment_file(seg.index_file)
         try:
-            data = read_regular(path, limit=seg.index_bytes)
-        except LimitExceeded as e:
-            msg = f"Vector file {path.name} is larger than the catalog records; run `rebuild` (with the embedding model)."
-            raise ChecksumMismatch(msg) from e
+            return load_vector_file(path, seg.index_bytes, seg.index_sha256, dim)
         except SegmentNotFound as e:
             msg = f"Vector file {path.name} of segment {seg.seq} is missing; run `rebuild` (with the embedding model)."
             raise SegmentNotFound(msg) from e
-        if len(data) != seg.index_bytes or hashlib.sha256(data).hexdigest() != seg.index_sha256:
-            msg = (
-                f"Vector file {path.name} fails its SHA-256 check; run `rebuild` (with the embedding model)."
-            )
-            raise ChecksumMismatch(msg)
-        return deserialize_vectors(data, dim)
+
+
+def load_vector_file(path: Path, size: int, sha256: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) of the vector file at ``path`` once it has the ``size`` and ``sha256`` the catalog records.
+
+    Needs no catalog, so a worker that sees only the store folder reads the files the same way.
+
+    Raises:
+        SegmentNotFound: the file is missing.
+        ChecksumMismatch: it is larger than recorded, or its bytes are not the recorded ones.
+    """
+    try:
+        data = read_regular(path, limit=size)
+    except LimitExceeded as e:
+        msg = f"Vector file {path.name} is larger than the catalog records; run `rebuild` (with the embedding model)."
+        raise ChecksumMismatch(msg) from e
+    except SegmentNotFound as e:
+        msg = f"Vector file {path.name} is missing; run `rebuild` (with the embedding model)."
+        raise SegmentNotFound(msg) from e
+    if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+        msg = f"Vector file {path.name} fails its SHA-256 check; run `rebuild` (with the embedding model)."
+        raise ChecksumMismatch(msg)
+    return deserialize_vectors(data, dim)
 
 
 def _entry_bytes(row: RecordRow) -> int:
