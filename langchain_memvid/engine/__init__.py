@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_memvid.engine.errors import (
     BackendUnavailable,
     ChecksumMismatch,
+    CommitConflict,
     CorruptData,
     DiskFull,
     FrameUnreadable,
@@ -78,6 +79,7 @@ __all__ = [
     "ROBUST",
     "get_profile",
     "MemvidError",
+    "CommitConflict",
     "InvalidRecord",
     "InvalidVector",
     "InvalidArgument",
@@ -99,6 +101,7 @@ __all__ = [
     "StoreIOError",
     "BackendUnavailable",
 ]
+
 
 # Where each name that is not an error lives: imported by `__getattr__` on first access (PEP 562),
 # so that importing one room (the errors, the profiles, the filters) does not import them all.

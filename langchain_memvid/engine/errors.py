@@ -101,3 +101,7 @@ class StoreReplaced(MemvidError, RuntimeError):
 
 class LexiconMissing(MemvidError, LookupError):
     """Some segments have no lexical index (written before it existed): run ``build_lexicons``."""
+
+
+class CommitConflict(MemvidError, RuntimeError):
+    """Another writer published a version first; nothing of this call was committed."""

@@ -79,7 +79,9 @@ class IndexBuild:
         fresh, factory = spec.new_index(dim, metric, max(n, 1))
         ivf = faiss.try_extract_index_ivf(fresh)
         if ivf is None:
-            msg = f"Only IVF indexes are built in parallel; {factory} is built by build_index() in one process."
+            msg = (
+                f"Only IVF indexes are built in parallel; {factory} is built by build_index() in one process."
+            )
             raise InvalidArgument(msg)
         if n == 0:
             msg = "The store holds no live records; there is nothing to index."
@@ -141,7 +143,9 @@ class IndexBuild:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        outcome = indexing.publish_snapshot(self._host, tmp, name, self._spec, total, self.factory, self.trained)
+        outcome = indexing.publish_snapshot(
+            self._host, tmp, name, self._spec, total, self.factory, self.trained
+        )
         self.committed = True
         self._apply(indexing.Outcome(outcome.generation, reload=True))
 

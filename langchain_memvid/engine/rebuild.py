@@ -403,7 +403,11 @@ def _last_catalog(root: Path) -> _LastCatalog | None:
         settings: dict[str, Any] = {}
         with suppress(MemvidError):
             recorded = catalog.settings()
-            settings = {k: recorded[k] for k in ("dim", "metric", "model", "profile", "vector_encoding") if recorded.get(k) is not None}
+            settings = {
+                k: recorded[k]
+                for k in ("dim", "metric", "model", "profile", "vector_encoding")
+                if recorded.get(k) is not None
+            }
         return _LastCatalog(
             settings=settings,
             live={r[0] for r in rows if isinstance(r[0], str)},
@@ -470,7 +474,10 @@ def _rebuild(
                 why = {
                     "pending": "a write that never committed",
                     "dropped": "a segment a committed compaction dropped",
-                }.get(state or "", "not in the last catalog (a write that never committed, or a file from elsewhere)")
+                }.get(
+                    state or "",
+                    "not in the last catalog (a write that never committed, or a file from elsewhere)",
+                )
                 aside.append((seg.name, why))
         segments = [seg for seg in segments if seg.name in last.live]
     report.used_catalog = last is not None
@@ -573,7 +580,13 @@ def _created(header: dict[str, Any]) -> float:
 
 def _settings(segments: list[_Segment], recorded: dict[str, Any]) -> dict[str, Any]:
     """The store's settings: what the segments' headers say, else what the last catalog said."""
-    settings: dict[str, Any] = {"dim": None, "metric": "cosine", "model": None, "profile": "lossless", **recorded}
+    settings: dict[str, Any] = {
+        "dim": None,
+        "metric": "cosine",
+        "model": None,
+        "profile": "lossless",
+        **recorded,
+    }
     for seg in segments:
         emb = seg.header.get("embedding") or {}
         settings.update({k: v for k, v in emb.items() if v is not None})

@@ -26,8 +26,9 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import filelock
 import numpy as np
@@ -37,10 +38,12 @@ from langchain_memvid.engine.catalog.catalog import Catalog, RecordRow, SegmentR
 from langchain_memvid.engine.codec.records import Record, encode_batch, encode_record, id_list
 from langchain_memvid.engine.errors import (
     ChecksumMismatch,
+    CommitConflict,
     CorruptData,
     InvalidArgument,
     LexiconMissing,
     MemvidError,
+    ReadOnlyStore,
     SegmentNotFound,
     StoreLocked,
     StoreReplaced,
@@ -70,6 +73,10 @@ from langchain_memvid.engine.storage.commit import (
 from langchain_memvid.engine.storage.reader import Location, SegmentReader
 from langchain_memvid.engine.storage.segments import BuiltSegment, SegmentBuilder, SegmentJob
 from langchain_memvid.engine.verify import Problem, VerifyReport, verify_store
+from langchain_memvid.engine.versions import remote_location
+
+if TYPE_CHECKING:
+    from langchain_memvid.engine.versions.workspace import Workspace
 
 SEGMENT_RECORDS = 4096  # records per segment when one call writes many: bounds memory while writing
 SYNC_RETRIES = 8  # a reader catching up while compactions delete files starts over this often
@@ -108,8 +115,20 @@ class Engine:
         index_options: Mapping[str, Any] | None = None,
         vector_encoding: str | None = None,
         lexical_index: bool | None = None,
+        storage_options: dict[str, Any] | None = None,
+        version: int | None = None,
+        as_of: float | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        refresh_interval: float = 1.0,
     ) -> None:
-        """Open (or create) the store at ``path``.
+        """Open (or create) the store at ``path``: a folder, or a URL fsspec knows.
+
+        A URL (``s3://bucket/prefix``, ``gs://``, ``az://``, ``memory://``, ``file://``) or a
+        folder holding ``_versions/`` is a versioned store (format 3, docs/format.md section 10):
+        ``storage_options`` go to fsspec unchanged; every commit is a numbered version;
+        ``version=N`` or ``as_of=<Unix time>`` opens an old one read-only; vector files and
+        snapshots are kept in the object cache at ``cache_dir``; before a read, at most once per
+        ``refresh_interval`` seconds, one GET checks for a newer version.
 
         ``lexical_index`` (default True) keeps the lexical index for lexical and hybrid search
         (about a sixth of the text's size); a store created with False has none until
@@ -132,6 +151,61 @@ class Engine:
             check_metric(metric)
         if vector_encoding is not None:
             check_encoding(vector_encoding, dim, metric or "cosine")
+        self.location = os.fspath(path)
+        self._versions: Workspace | None = None
+        url = remote_location(path, storage_options, versioned_args=version is not None or as_of is not None)
+        if url is not None:
+            from langchain_memvid.engine.versions.workspace import Workspace
+
+            self._versions = Workspace(
+                url,
+                storage_options,
+                version=version,
+                as_of=as_of,
+                cache_dir=cache_dir,
+                create=create,
+                refresh_interval=refresh_interval,
+            )
+            path = self._versions.folder
+        try:
+            self._open(
+                Path(path),
+                dim,
+                metric,
+                model,
+                profile,
+                create or url is not None,
+                encoder,
+                decoder,
+                lock_timeout,
+                segment_records,
+                index,
+                index_options,
+                vector_encoding,
+                lexical_index,
+            )
+        except BaseException:
+            if self._versions is not None:
+                self._versions.close()
+            raise
+
+    def _open(
+        self,
+        path: Path,
+        dim: int | None,
+        metric: str | None,
+        model: str | None,
+        profile: str,
+        create: bool,
+        encoder: str,
+        decoder: str,
+        lock_timeout: float,
+        segment_records: int,
+        index: str | None,
+        index_options: Mapping[str, Any] | None,
+        vector_encoding: str | None,
+        lexical_index: bool | None,
+    ) -> None:
         reopen = index is None and (Path(path) / Catalog.FILE).exists()
         spec, self._open_opts = IndexSpec.parse(
             None if reopen else index, None if reopen else index_options, metric or "cosine"
@@ -165,6 +239,11 @@ class Engine:
             if self.catalog.raw_version() is None:  # still being created by the lock holder
                 with self._writer(initial=True):
                     self._initialise(initial)
+        if self._versions is not None and self._versions.head is None:
+            # A new store in a bucket exists once its first version does; when another process
+            # created it first, the workspace now holds theirs.
+            with suppress(CommitConflict):
+                self._versions.publish("create", "created the store")
         self.catalog.check_version()
         settings = self.catalog.settings()
         check_settings(settings, dim, metric, vector_encoding, lexical_index)
@@ -178,7 +257,7 @@ class Engine:
         self._vector_files: VectorFiles | None = None
         self.settings = settings
         self.profile = get_profile(settings["profile"])
-        self.reader = SegmentReader(self.path, self.catalog, self.decoder)
+        self.reader = SegmentReader(self.path, self.catalog, self.decoder, remote=self._versions)
         self._commit = SegmentCommit(self.path, self.catalog, self.profile.name)
         self._index_host = indexing.IndexHost(
             path=self.path,
@@ -191,6 +270,7 @@ class Engine:
             open_options=self._open_opts,
         )
         self._generation = self._seen_generation = -1
+        self._published = (-1, 0)  # (generation, records) of the last version published or read
         self._segments: dict[int, SegmentRow] = {}
         self._index: VectorIndex | None = None
         self._metadata: dict[int, dict[str, Any]] | None = None
@@ -233,6 +313,85 @@ class Engine:
         with suppress(MemvidError):
             indexing.clean_folder(self.path, indexing.snapshot_file(self.catalog.get_meta("index_snapshot")))
 
+    # -- versions ------------------------------------------------------------------------
+
+    @property
+    def version(self) -> int | None:
+        """The version this handle serves (a versioned store), else None."""
+        head = self._versions.head if self._versions is not None else None
+        return head.number if head is not None else None
+
+    @property
+    def read_only(self) -> bool:
+        """True for a handle on an old version (``version=`` or ``as_of=``)."""
+        return self._versions is not None and self._versions.read_only
+
+    def versions(self) -> list[dict[str, Any]]:
+        """Every version still kept, oldest first: number, created (Unix time), operation, summary.
+
+        Raises:
+            InvalidArgument: a format-1/2 folder, which keeps no versions.
+        """
+        workspace = self._require_versions("versions()")
+        return [
+            {"version": v.number, "created": v.created, "operation": v.operation, "summary": v.summary}
+            for v in workspace.versions()
+        ]
+
+    def refresh(self) -> int | None:
+        """Take in versions other writers published (no wait for ``refresh_interval``); the version now served."""
+        with self._lock:
+            if self._versions is not None and self._versions.catch_up(force=True):
+                self._synced = None
+            self._sync()
+            return self.version
+
+    def cleanup(
+        self,
+        *,
+        older_than: float | timedelta = timedelta(days=7),
+        keep_last: int = 10,
+        grace: float | timedelta | None = None,
+    ) -> dict[str, Any]:
+        """Remove versions no longer kept and the objects no kept version names.
+
+        Keeps the newest version, the last ``keep_last`` and every version younger than
+        ``older_than``; an unreferenced object goes only once older than ``grace`` (default
+        ``older_than``, at least an hour), so open readers and writers mid-upload are safe.
+        Returns what was removed. Raises ``InvalidArgument`` on a format-1/2 folder.
+        """
+        workspace = self._require_versions("cleanup()")
+        with self._lock:
+            return workspace.cleanup(
+                older_than=_seconds(older_than),
+                keep_last=keep_last,
+                grace=None if grace is None else _seconds(grace),
+            )
+
+    def migrate(self, url: str, storage_options: dict[str, Any] | None = None) -> int:
+        """Copy this format-1/2 store, verified, to a new versioned store at ``url``; returns its version (1).
+
+        The folder stays as it is. Raises ``CorruptData`` when ``verify`` finds problems (fix or
+        rebuild first), ``InvalidArgument`` when ``url`` already holds a store.
+        """
+        if self._versions is not None:
+            msg = f"{self.location} is already a versioned store; copy it with your storage's tools."
+            raise InvalidArgument(msg)
+        from langchain_memvid.engine.versions.migrate import copy_store
+
+        with self._writer(operation="migrate"):
+            report = self.verify()
+            if not report.ok:
+                msg = f"{self.location} has {len(report.problems)} problems (`lcmemvid verify` lists them); migration refuses to copy damage. Fix or rebuild the store first."
+                raise CorruptData(msg)
+            return copy_store(self.path, url, storage_options).number
+
+    def _require_versions(self, what: str) -> Workspace:
+        if self._versions is None:
+            msg = f"{what} needs a versioned store (a URL, or a folder migrated with `lcmemvid migrate`); {self.location} is a format-1/2 folder."
+            raise InvalidArgument(msg)
+        return self._versions
+
     # -- properties ----------------------------------------------------------------------
 
     @property
@@ -257,6 +416,8 @@ class Engine:
 
     def __len__(self) -> int:
         with self._lock:
+            if self._versions is not None:
+                self._sync()  # takes in a newer version, at most once per refresh_interval
             return self.catalog.count()
 
     def close(self) -> None:
@@ -267,6 +428,8 @@ class Engine:
                 self._vector_files.close()
             self._index = None  # releases a memory-mapped index
             self.catalog.close()
+            if self._versions is not None:
+                self._versions.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -284,6 +447,8 @@ class Engine:
         files it names: then the sync starts over from the newer state. Nothing in memory changes
         until a sync succeeds.
         """
+        if self._versions is not None and self._versions.catch_up():
+            self._synced = None  # a newer version was taken into the catalog
         token = self.catalog.change_token()
         if (token, self._generation) == self._synced:
             return  # nothing written since the last check, by anyone, and nothing dropped here
@@ -360,10 +525,19 @@ class Engine:
         self._generation = gen
 
     @contextmanager
-    def _writer(self, *, initial: bool = False, timeout: float | None = None) -> Iterator[None]:
-        """Hold the thread lock and the cross-process write lock, and start from the latest state."""
+    def _writer(
+        self, *, initial: bool = False, timeout: float | None = None, operation: str = "add"
+    ) -> Iterator[None]:
+        """Hold the thread lock and the cross-process write lock, and start from the latest state.
+
+        On a versioned store the write then publishes as the next version (``operation`` names
+        it); a failed publish leaves the handle at the newest version, the write undone.
+        """
         wait = self.lock_timeout if timeout is None else timeout
         with self._lock:
+            if self._versions is not None and self._versions.read_only and not initial:
+                msg = f"This handle reads version {self.version} of {self.location}, which cannot change; open the store without version= or as_of= to write."
+                raise ReadOnlyStore(msg)
             try:
                 self._file_lock.acquire(timeout=wait)
             except filelock.Timeout as e:
@@ -371,12 +545,39 @@ class Engine:
                 raise StoreLocked(msg) from e
             try:
                 if not initial:
+                    if self._versions is not None:
+                        self._versions.catch_up(force=True)
                     self._check_catalog_identity()
                     self._sync()
                     self._collect_garbage()
-                yield
+                    self._published = (self.catalog.generation(), self.catalog.count())
+                try:
+                    yield
+                finally:
+                    if not initial:
+                        self._publish(operation)
             finally:
                 self._file_lock.release()
+
+    def _publish(self, operation: str) -> None:
+        """Publish local commits as the next version (a versioned store, when there are any).
+
+        On any failure the handle goes back to the newest published version: the write is undone.
+        """
+        if self._versions is None or self.catalog.generation() == self._published[0]:
+            return
+        after = self.catalog.count()
+        summary = f"{operation}: {after - self._published[1]:+d} records, {after} in all"
+        try:
+            self._versions.publish(operation, summary)
+            self._published = (self.catalog.generation(), after)
+        except BaseException:
+            with suppress(Exception):
+                self._versions.reset()
+            self._index, self._generation, self._synced = None, -1, None
+            with suppress(Exception):
+                self._sync()
+            raise
 
     def _check_catalog_identity(self) -> None:
         """Refuse to commit through a handle whose catalog was replaced since it opened the store.
@@ -498,7 +699,7 @@ class Engine:
             InvalidArgument: ``dim`` is not the store's dimension (or not positive).
         """
         dim = _positive(dim, "dim")
-        with self._writer():
+        with self._writer(operation="add"):
             if self.dim not in (None, dim):
                 msg = f"The store holds {self.dim}-dimensional vectors, not {dim}."
                 raise InvalidArgument(msg)
@@ -516,24 +717,23 @@ class Engine:
         self, built: list[BuiltSegment], next_vector_id: int, dim: int, *, defer_index: bool
     ) -> None:
         """Commit segments a ``Bulk`` checked (the write lock is held)."""
-        rows = [
-            row for seg in built for row in placed_rows([seg], seg.rows or [], len(seg.rows or []))
-        ]
+        rows = [row for seg in built for row in placed_rows([seg], seg.rows or [], len(seg.rows or []))]
         with self._commit.undone_on_failure(built):
             gen, replaced = self._publish_records(built, rows, next_vector_id, dim)
         if not defer_index:
             self._index_records(built, replaced, gen, dim)
-            return
-        self.settings["dim"] = dim
-        self._after_commit(gen, built)
-        self._index, self._generation = None, -1  # loaded from the files by the next read
+        else:
+            self.settings["dim"] = dim
+            self._after_commit(gen, built)
+            self._index, self._generation = None, -1  # loaded from the files by the next read
+        self._publish("add")  # each bulk commit is a version of a versioned store
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete records by id; unknown ids are ignored. Returns how many were deleted."""
         wanted = [i for i in dict.fromkeys(id_list(ids)) if isinstance(i, str)]
         if not wanted:
             return 0
-        with self._writer():
+        with self._writer(operation="delete"):
             found = self.catalog.vector_ids(wanted)
             if not found:
                 return 0
@@ -568,7 +768,7 @@ class Engine:
         """
         if vector_encoding is not None:
             check_encoding(vector_encoding, self.dim, self.metric)
-        with self._writer():
+        with self._writer(operation="compact"):
             before = self.catalog.stats()
             old = list(self._segments.values())
             rows = list(self.catalog.iter_records())
@@ -807,7 +1007,11 @@ class Engine:
         """
         if weight is None:
             weight = LEXICAL_WEIGHT
-        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not 0.0 <= float(weight) <= 1.0:
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, numbers.Real)
+            or not 0.0 <= float(weight) <= 1.0
+        ):
             msg = f"weight must be a number from 0 (vector only) to 1 (words only), got {weight!r}."
             raise InvalidArgument(msg)
         k = _positive(k, "k")
@@ -837,7 +1041,9 @@ class Engine:
         index = self._index
         if index is None or not len(index) or (allowed is not None and not len(allowed)):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        return lexicon.search(query, k, live_key=(index, index.changes), is_live=index.is_live, allowed=allowed)
+        return lexicon.search(
+            query, k, live_key=(index, index.changes), is_live=index.is_live, allowed=allowed
+        )
 
     def _lexicon(self) -> LexicalIndex:
         """The lexical index, caught up with the live segments (lexicons load on first use)."""
@@ -931,7 +1137,9 @@ class Engine:
 
     def _allowed(self, predicate: Callable[[dict[str, Any]], bool]) -> np.ndarray:
         """Vector ids of the live records whose metadata ``predicate`` accepts."""
-        return np.fromiter((vid for vid, meta in self._all_metadata().items() if predicate(meta)), dtype=np.int64)
+        return np.fromiter(
+            (vid for vid, meta in self._all_metadata().items() if predicate(meta)), dtype=np.int64
+        )
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors (normalised under cosine) of live records."""
@@ -1052,7 +1260,7 @@ class Engine:
         segments got one.
         """
         done = 0
-        with self._writer():
+        with self._writer(operation="lexicon"):
             wanted = set(self.catalog.without_lexicon())
             by_seq: dict[int, list[RecordRow]] = {seq: [] for seq in wanted}
             for row in self.catalog.iter_records():
@@ -1081,7 +1289,7 @@ class Engine:
             InvalidArgument: an unknown encoding, or one that cannot hold the store's vectors.
         """
         check_encoding(encoding, self.dim, self.metric)
-        with self._writer():
+        with self._writer(operation="settings"):
             with self.catalog.transaction():
                 self.catalog.set_vector_encoding(encoding)
                 gen = self.catalog.bump_generation()
@@ -1103,7 +1311,7 @@ class Engine:
         Raises:
             InvalidArgument: impossible settings, too few vectors to train, or open-time options.
         """
-        with self._writer():
+        with self._writer(operation="index"):
             spec = self._index_choice(index, index_options)
             self._apply(indexing.rebuild(self._index_host, self._index, spec, retrain=True, force=True))
             return indexing.info(self._index, self.settings)
@@ -1124,7 +1332,7 @@ class Engine:
             InvalidArgument: not an IVF index, no live vectors, too few to train, or open-time
                 options (as ``build_index``).
         """
-        with self._writer():
+        with self._writer(operation="index"):
             build = IndexBuild(self._index_host, self._index_choice(index, index_options), self._apply)
             try:
                 yield build
@@ -1144,7 +1352,6 @@ class Engine:
         if self.dim is not None and spec.kind != "flat":
             spec.new_index(int(self.dim), self.metric, 1)
         return spec
-
 
 
 class Bulk:
@@ -1197,8 +1404,14 @@ class Bulk:
                 msg = f"Segment {seg.seq} is not an open job of this bulk, or comes out of order; commit segments in the order their jobs were handed out."
                 raise InvalidArgument(msg)
             vids = np.asarray(seg.vector_ids if seg.vector_ids is not None else [], dtype=np.int64)
-            if seg.rows is None or len(seg.rows) != len(seg.placements) or len(vids) != len(seg.rows) or (
-                len(vids) and (vids.min() < job.first_vector_id or vids.max() >= job.first_vector_id + job.size)
+            if (
+                seg.rows is None
+                or len(seg.rows) != len(seg.placements)
+                or len(vids) != len(seg.rows)
+                or (
+                    len(vids)
+                    and (vids.min() < job.first_vector_id or vids.max() >= job.first_vector_id + job.size)
+                )
             ):
                 msg = f"Segment {seg.seq} does not hold what its job reserved (records, placements or vector ids differ)."
                 raise InvalidArgument(msg)
@@ -1208,7 +1421,9 @@ class Bulk:
                 raise InvalidArgument(msg)
             last = seg.seq
         end = self._open[last]
-        self._engine._commit_bulk(segs, end.first_vector_id + end.size, self.dim, defer_index=self.defer_index)
+        self._engine._commit_bulk(
+            segs, end.first_vector_id + end.size, self.dim, defer_index=self.defer_index
+        )
         for seq in [s for s in self._open if s <= last]:
             del self._open[seq]  # committed, or skipped by committing a later one
         self.committed += len(segs)
@@ -1230,7 +1445,11 @@ def stored_ids(path: str | os.PathLike[str], ids: Sequence[str]) -> set[str]:
     index, no segment file is opened; a folder without a catalog holds nothing.
     """
     with _catalog_only(path) as catalog:
-        return set() if catalog is None else set(catalog.vector_ids([i for i in id_list(ids) if isinstance(i, str)]))
+        return (
+            set()
+            if catalog is None
+            else set(catalog.vector_ids([i for i in id_list(ids) if isinstance(i, str)]))
+        )
 
 
 def recorded_settings(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -1260,6 +1479,10 @@ def _catalog_only(path: str | os.PathLike[str]) -> Iterator[Catalog | None]:
         catalog.close()
 
 
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
 def _positive(value: Any, name: str) -> int:
     """``value`` as a plain int (numpy integers too; FAISS and slicing want one), if positive."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
@@ -1269,4 +1492,3 @@ def _positive(value: Any, name: str) -> int:
 
 
 __all__ = ["Bulk", "Engine", "Hit", "recorded_settings", "stored_ids"]
-

@@ -21,7 +21,6 @@ from langchain_memvid.engine.catalog.catalog import Catalog, RecordRow, SegmentR
 from langchain_memvid.engine.codec import qr
 from langchain_memvid.engine.codec.frames import parse_frame
 from langchain_memvid.engine.errors import MemvidError, UnsupportedFormat
-from langchain_memvid.engine.files import sha256_regular
 from langchain_memvid.engine.search.lexicon import lexicon_problems
 from langchain_memvid.engine.storage.reader import SegmentReader
 
@@ -89,9 +88,8 @@ def verify_store(
         ]
     files: dict[int, np.ndarray] = {}  # seq -> ids in its vector file
     for seg in reader.segments.values():
-        video = reader.root / "segments" / seg.video_file
         try:
-            size, digest = sha256_regular(video)
+            size, digest = reader.video_digest(seg)
         except MemvidError as e:
             report.problems.append(Problem(seg.video_file, f"video file unreadable: {e}"))
             report.problems += [
@@ -171,7 +169,9 @@ def verify_store(
     live = catalog.count()
     if live != vectors_in_index:
         report.problems.append(
-            Problem("(index)", f"the in-memory index holds {vectors_in_index} vectors for {live} live records")
+            Problem(
+                "(index)", f"the in-memory index holds {vectors_in_index} vectors for {live} live records"
+            )
         )
     return report
 

@@ -167,7 +167,9 @@ def _check_format_version(path: Path, row: Sequence[Any] | None) -> None:
         except (ValueError, TypeError, RecursionError):
             version = None
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        msg = f"{path} has no valid format version ({version!r:.40}), so it is not a memvid catalog. {_RECOVER}"
+        msg = (
+            f"{path} has no valid format version ({version!r:.40}), so it is not a memvid catalog. {_RECOVER}"
+        )
         raise CorruptData(msg)
     if version > STORE_FORMAT_VERSION:
         msg = f"The store at {path.parent} uses format version {version}; this library reads up to {STORE_FORMAT_VERSION}. Upgrade langchain-qrvideo (the langchain_memvid package); nothing was changed."
@@ -181,10 +183,6 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino
-
-
-
-
 
 
 class Catalog:
@@ -599,7 +597,11 @@ class Catalog:
             return {}
         out = {}
         for name, state, crc in self.db.execute("SELECT name, state, crc32 FROM garbage").fetchall():
-            if not isinstance(name, str) or state not in ("pending", "dropped") or meta_crc(name, state) != crc:
+            if (
+                not isinstance(name, str)
+                or state not in ("pending", "dropped")
+                or meta_crc(name, state) != crc
+            ):
                 msg = f"Catalog garbage row {name!r:.60} fails its check; run `verify`, then `rebuild`."
                 raise ChecksumMismatch(msg)
             out[check_name(name)] = state
@@ -874,7 +876,9 @@ class Catalog:
             "FROM (SELECT vector_id FROM records ORDER BY vector_id)"
         ).fetchone()
         if bad:  # a damaged row: find it for the message
-            row = self.db.execute("SELECT vector_id FROM records WHERE typeof(vector_id) != 'integer'").fetchone()
+            row = self.db.execute(
+                "SELECT vector_id FROM records WHERE typeof(vector_id) != 'integer'"
+            ).fetchone()
             raise damaged("vector_id of a record", f"holds {row[0]!r:.40}, not an integer")
         return np.fromstring(joined, dtype=np.int64, sep=",") if joined else np.zeros(0, np.int64)
 
@@ -901,10 +905,6 @@ class Catalog:
         }
 
 
-
-
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-

@@ -174,7 +174,10 @@ def record_row(r: Sequence[Any]) -> RecordRow:
     if not isinstance(r[0], str) or not isinstance(r[7], str):
         raise damaged(where, "holds values of the wrong type")
     vector_id, seq = checked_int(r[1], where), checked_int(r[2], where)
-    first, count = checked_int(r[3], where, 0, MAX_SEGMENT_FRAMES), checked_int(r[4], where, 1, MAX_PACK_PARTS)
+    first, count = (
+        checked_int(r[3], where, 0, MAX_SEGMENT_FRAMES),
+        checked_int(r[4], where, 1, MAX_PACK_PARTS),
+    )
     slot, size = checked_int(r[5], where, 0, 1 << 32), checked_int(r[6], where, 0, MAX_TEXT_BYTES)
     try:
         metadata = json.loads(r[7])

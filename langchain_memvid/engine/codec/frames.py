@@ -160,7 +160,9 @@ def decompress_bounded(
             raise CorruptData(msg)
         bound = min(limit, (len(data) // 3 + 1) * _ZSTD_BLOCK_MAX)
         if size > bound:
-            msg = f"A {what} of {len(data)} bytes claims {size} bytes decompressed; the limit here is {bound}."
+            msg = (
+                f"A {what} of {len(data)} bytes claims {size} bytes decompressed; the limit here is {bound}."
+            )
             raise LimitExceeded(msg)
         if size == 0:
             # zstandard cannot tell "empty" from "unknown" here; the frame must still be valid.

@@ -20,7 +20,9 @@ RRF_K = 60
 LEXICAL_WEIGHT = 0.7
 
 
-def fuse(rankings: Sequence[tuple[Sequence[int], float]], k: int, rrf_k: int = RRF_K) -> list[tuple[int, float]]:
+def fuse(
+    rankings: Sequence[tuple[Sequence[int], float]], k: int, rrf_k: int = RRF_K
+) -> list[tuple[int, float]]:
     """The k best ids by fused score, best first; ties go to the id ranked best in any ranking."""
     scores: dict[int, float] = {}
     best: dict[int, int] = {}

@@ -130,7 +130,9 @@ class _Part:
         if magic != PART_MAGIC or version != PART_VERSION:
             raise CorruptData(f"{path.name} is not an index part of this library.")
         if (n, cs) != (nlist, code_size):
-            raise CorruptData(f"Index part {path.name} was filled from another index ({n} lists of {cs}-byte codes).")
+            raise CorruptData(
+                f"Index part {path.name} was filled from another index ({n} lists of {cs}-byte codes)."
+            )
         start = _HEADER.size + 8 * nlist
         if length != start + count * (code_size + 8):
             raise CorruptData(f"Index part {path.name} is {length} bytes, not what its header says.")

@@ -244,9 +244,13 @@ class LexicalIndex:
         elif not kept:  # the first load: merged as they are read, to hold little at once
             self.parts = [merge_parts(parse_lexicon(seq, blobs.pop(seq)) for seq in missing)]
         else:  # tiers: small parts merge among themselves; the big one is merged only when outgrown
-            parts = sorted(kept + [parse_lexicon(seq, blobs[seq]) for seq in missing], key=_size, reverse=True)
+            parts = sorted(
+                kept + [parse_lexicon(seq, blobs[seq]) for seq in missing], key=_size, reverse=True
+            )
             big, rest = parts[0], parts[1:]
-            self.parts = [big, merge_parts(rest)] if _size(big) >= sum(map(_size, rest)) else [merge_parts(parts)]
+            self.parts = (
+                [big, merge_parts(rest)] if _size(big) >= sum(map(_size, rest)) else [merge_parts(parts)]
+            )
         self._live = None
 
     def _live_masks(self, key: object, is_live: Callable[[np.ndarray], np.ndarray]) -> list[np.ndarray]:
@@ -277,7 +281,9 @@ class LexicalIndex:
         words = list(dict.fromkeys(tokenize(query)))[:MAX_QUERY_TERMS]
         if not n_live or not words:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        found: list[list[tuple[np.ndarray, np.ndarray] | None]] = [[p.postings(w) for p in self.parts] for w in words]
+        found: list[list[tuple[np.ndarray, np.ndarray] | None]] = [
+            [p.postings(w) for p in self.parts] for w in words
+        ]
         scores: list[np.ndarray | None] = [None] * len(self.parts)
         for per_part in found:
             df = sum(int(m[hit[0]].sum()) for hit, m in zip(per_part, masks, strict=True) if hit is not None)
@@ -326,4 +332,14 @@ def _damaged(seq: int, what: str) -> CorruptData:
     )
 
 
-__all__ = ["B", "K1", "LexicalIndex", "Part", "build_lexicon", "keeps_lexicon", "lexicon_problems", "merge_parts", "parse_lexicon"]
+__all__ = [
+    "B",
+    "K1",
+    "LexicalIndex",
+    "Part",
+    "build_lexicon",
+    "keeps_lexicon",
+    "lexicon_problems",
+    "merge_parts",
+    "parse_lexicon",
+]

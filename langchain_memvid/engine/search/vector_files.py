@@ -36,9 +36,7 @@ from langchain_memvid.engine.search.encodings import check_encoding
 from langchain_memvid.engine.search.vectors import flat_index
 
 
-def serialize_vectors(
-    ids: np.ndarray, vectors: np.ndarray, metric: str, encoding: str
-) -> bytes:
+def serialize_vectors(ids: np.ndarray, vectors: np.ndarray, metric: str, encoding: str) -> bytes:
     """A segment's vector file: FAISS's own serialisation of ``vectors`` in ``encoding``.
 
     An empty set of vectors is always written as float32 (there is nothing to calibrate).

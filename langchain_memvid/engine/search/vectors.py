@@ -106,4 +106,3 @@ def vector_size(vector: Any) -> int:
     except (TypeError, ValueError) as e:
         msg = f"Each vector must be a sequence of numbers: {e}"
         raise InvalidVector(msg) from e
-

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import zstandard
@@ -41,7 +42,7 @@ from langchain_memvid.engine.errors import (
     SegmentNotFound,
     UnsafePath,
 )
-from langchain_memvid.engine.files import open_regular, read_regular
+from langchain_memvid.engine.files import open_regular, read_regular, sha256_regular
 from langchain_memvid.engine.search.vector_files import deserialize_vectors
 
 MAX_OPEN_FILES = 64
@@ -61,14 +62,29 @@ class Location:
     slot: int
 
 
+class RemoteVideo(Protocol):
+    """Where a reader finds videos it does not hold (``versions.Workspace``)."""
+
+    def read_video(self, name: str, start: int, end: int) -> bytes: ...
+
+    def video_digest(self, name: str, size: int) -> tuple[int, str]: ...
+
+
+REMOTE_GAP = 64 << 10  # packets closer than this are fetched in one ranged GET
+
+
 class SegmentReader:
     """Reads records, frames and vector files of the live segments of one store folder.
 
     Not thread-safe: the engine serialises calls.
     """
 
-    def __init__(self, root: Path, catalog: Catalog, decoder: str = "zxing") -> None:
+    def __init__(
+        self, root: Path, catalog: Catalog, decoder: str = "zxing", remote: RemoteVideo | None = None
+    ) -> None:
         self.root = root
+        self.remote = remote  # where videos not in root/segments are read (a store in a bucket)
+        self._remote_segs: set[int] = set()
         self.catalog = catalog
         self.decoder = decoder
         self.segments: Mapping[int, SegmentRow] = {}  # the live segments, set by the engine
@@ -84,6 +100,7 @@ class SegmentReader:
         if fd is not None:
             os.close(fd)
         self._dicts.pop(seq, None)
+        self._remote_segs.discard(seq)
 
     def clear_packs(self) -> None:
         """Forget decoded packs: after a commit, a slot may hold another record."""
@@ -149,8 +166,10 @@ class SegmentReader:
 
     def _read_body(self, seg: SegmentRow, first: int, count: int, kind: int) -> bytes:
         bodies = []
-        for i, (loc, crc) in enumerate(self.catalog.frames(seg.seq, first, count)):
-            header, body = parse_frame(self.frame_payload(seg, first + i, loc, crc))
+        frames = self.catalog.frames(seg.seq, first, count)
+        packets = self._packets(seg, [loc for loc, _ in frames])
+        for i, ((_, crc), data) in enumerate(zip(frames, packets, strict=True)):
+            header, body = parse_frame(self._payload(seg, first + i, data, crc))
             if (header.kind, header.segment, header.frame, header.part, header.parts) != (
                 kind,
                 seg.seq,
@@ -189,7 +208,11 @@ class SegmentReader:
         self, seg: SegmentRow, frame: int, loc: FrameLocation, crc: int, decoder: str | None = None
     ) -> bytes:
         """The QR payload of one frame: one positioned read, the packet's CRC-32, one decode."""
-        data = read_packet(self._fd(seg), loc)
+        return self._payload(seg, frame, self._packets(seg, [loc])[0], crc, decoder)
+
+    def _payload(
+        self, seg: SegmentRow, frame: int, data: bytes, crc: int, decoder: str | None = None
+    ) -> bytes:
         if zlib.crc32(data) != crc:
             msg = f"Frame {frame} of {seg.video_file}: video bytes fail their CRC-32."
             raise ChecksumMismatch(msg)
@@ -201,11 +224,54 @@ class SegmentReader:
             msg = f"Segment {seg.video_file} has frames 0..{seg.frame_count - 1}; got {frame!r}."
             raise InvalidArgument(msg)
         ((loc, crc),) = self.catalog.frames(seg.seq, frame, 1)
-        data = read_packet(self._fd(seg), loc)
+        data = self._packets(seg, [loc])[0]
         if zlib.crc32(data) != crc:
             msg = f"Frame {frame} of {seg.video_file}: video bytes fail their CRC-32; run `verify`."
             raise ChecksumMismatch(msg)
         return decode_packet(data, seg.info)
+
+    def _packets(self, seg: SegmentRow, locations: Sequence[FrameLocation]) -> list[bytes]:
+        """The packets at ``locations``: positioned reads of a local file, or one ranged GET.
+
+        A video this handle does not hold (a store in a bucket) is read where it is: one request
+        for a run of adjacent packets (a pack's frames are written next to each other).
+        """
+        if self.remote is None or (seg.seq not in self._remote_segs and self._local(seg)):
+            fd = self._fd(seg)
+            return [read_packet(fd, loc) for loc in locations]
+        for loc in locations:
+            if loc.offset < 0 or loc.size < 0 or loc.offset + loc.size > seg.video_bytes:
+                msg = f"Frame packet at byte {loc.offset} ({loc.size} bytes) lies outside the {seg.video_bytes}-byte video file."
+                raise CorruptData(msg)
+        if not locations:
+            return []
+        start = min(loc.offset for loc in locations)
+        end = max(loc.offset + loc.size for loc in locations)
+        if end - start > sum(loc.size for loc in locations) + REMOTE_GAP * len(locations):
+            return [self._range(seg, loc.offset, loc.offset + loc.size) for loc in locations]
+        data = self._range(seg, start, end)
+        return [data[loc.offset - start : loc.offset - start + loc.size] for loc in locations]
+
+    def _range(self, seg: SegmentRow, start: int, end: int) -> bytes:
+        assert self.remote is not None
+        data = self.remote.read_video(seg.video_file, start, end)
+        if len(data) != end - start:
+            msg = f"Bytes {start}..{end} of {seg.video_file} came back short ({len(data)} of {end - start}): the video is truncated; run `verify`."
+            raise CorruptData(msg)
+        return data
+
+    def video_digest(self, seg: SegmentRow) -> tuple[int, str]:
+        """Size and SHA-256 of a segment's video, wherever it is."""
+        if self.remote is not None and (seg.seq in self._remote_segs or not self._local(seg)):
+            return self.remote.video_digest(seg.video_file, seg.video_bytes)
+        return sha256_regular(self.segment_file(seg.video_file))
+
+    def _local(self, seg: SegmentRow) -> bool:
+        """Whether this handle holds the video itself (else it is read remotely from now on)."""
+        if seg.seq in self._fds or self.segment_file(seg.video_file).exists():
+            return True
+        self._remote_segs.add(seg.seq)
+        return False
 
     def _fd(self, seg: SegmentRow) -> int:
         fd = self._fds.get(seg.seq)

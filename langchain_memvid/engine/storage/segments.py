@@ -86,7 +86,9 @@ class BuiltSegment:
     vectors: np.ndarray | None = None  # the vectors as stored (decoded from a lossy encoding)
     lexicon: bytes | None = None  # the records' terms and counts (search/lexicon.py)
     vector_ids: np.ndarray | None = None  # in the order of ``vectors``
-    rows: list[tuple[str, int, int, dict[str, Any]]] | None = None  # (id, vector id, text bytes, metadata): build_segment
+    rows: list[tuple[str, int, int, dict[str, Any]]] | None = (
+        None  # (id, vector id, text bytes, metadata): build_segment
+    )
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable for the trip from a worker to the writer (a zstd dictionary travels as bytes)."""
@@ -348,11 +350,16 @@ def build_segment(
     prepared = prepare_vectors(kept, dim, str(job.settings["metric"]))
     vids = np.arange(job.first_vector_id, job.first_vector_id + len(encoded), dtype=np.int64)
     builder = SegmentBuilder(
-        Path(job.store) / "tmp", get_profile(job.profile), encoder=job.encoder, settings=job.settings, processes=processes
+        Path(job.store) / "tmp",
+        get_profile(job.profile),
+        encoder=job.encoder,
+        settings=job.settings,
+        processes=processes,
     )
     built = builder.build_records(job.seq, encoded, prepared, vids)
     built.rows = [
-        (e.id, int(v), len(e.text_bytes), json.loads(e.metadata_json)) for e, v in zip(encoded, vids, strict=True)
+        (e.id, int(v), len(e.text_bytes), json.loads(e.metadata_json))
+        for e, v in zip(encoded, vids, strict=True)
     ]
     return built
 

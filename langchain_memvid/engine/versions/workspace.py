@@ -1,0 +1,512 @@
+"""One handle's local working copy of a store that lives in object storage (format 3).
+
+The engine works on an ordinary store folder; for a store at a URL that folder is a private
+*workspace* in the cache folder, holding (docs/format.md section 10):
+
+- ``catalog.sqlite``: the catalog of the version this handle serves, rebuilt from the version's
+  checkpoint and delta. A newer version is taken in as one transaction (``sync_into``), so the
+  engine notices it exactly as it notices another process's commit today.
+- ``segments/*.faiss`` and ``index/*.faiss``: vector files and index snapshots, downloaded once
+  into the shared ``ObjectCache`` (checked by size and SHA-256) and hard-linked here.
+- ``segments/*.mov`` only for segments this handle wrote: other segments' frames are read with
+  one ranged GET each, where they are (``read_video``).
+
+A write commits locally first, exactly as on a folder; ``publish`` then uploads the new files and
+the catalog's delta and creates the next version object with a create-if-absent PUT. A writer
+that loses that race gets ``CommitConflict`` and its workspace goes back to the newest version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+from langchain_memvid.engine.errors import (
+    CommitConflict,
+    CorruptData,
+    InvalidArgument,
+    ReadOnlyStore,
+    SegmentNotFound,
+    StoreNotFound,
+)
+from langchain_memvid.engine.storage.cache import ObjectCache
+from langchain_memvid.engine.storage.objects import ObjectNotFound, ObjectStore
+from langchain_memvid.engine.versions import catalog_state, manifest
+from langchain_memvid.engine.versions.manifest import ObjectRef, Version
+
+CATALOG = "catalog.sqlite"
+# A new checkpoint replaces the delta once the delta passes this share of the checkpoint (or
+# 8 MiB, whichever is larger): opening any version then reads at most two catalog objects, and a
+# commit uploads a bounded fraction of the catalog.
+CHECKPOINT_SHARE = 0.05
+CHECKPOINT_MIN_DELTA = 8 << 20
+READ_CHUNK = 64 << 20
+MIN_GRACE = 3600.0  # cleanup's default grace period is never shorter
+# A commit whose first upload is older than half the shortest grace period checks that its
+# uploads are still there before it publishes (a cleanup may have taken them for leftovers).
+RECHECK_AFTER = MIN_GRACE / 2
+STALE_AFTER = 60.0  # a workspace younger than this may be one whose owner has not locked it yet
+
+
+def library_name() -> str:
+    try:
+        return f"langchain-qrvideo {package_version('langchain-qrvideo')}"
+    except PackageNotFoundError:
+        return "langchain-qrvideo"
+
+
+class Workspace:
+    """The local side of a format-3 store: what the engine opens, and the link to the bucket.
+
+    Args:
+        url: the store's root (``s3://bucket/prefix``, ``gs://``, ``az://``, ``memory://``,
+            ``file://`` or a folder holding ``_versions/``).
+        storage_options: handed to fsspec unchanged.
+        version: open this version read-only (time travel).
+        as_of: open the newest version created at or before this Unix time, read-only.
+        cache_dir: the shared object cache (default ``$LCMEMVID_CACHE`` or the user cache folder).
+        create: allow a store that does not exist yet (its first commit creates it).
+        refresh_interval: seconds between checks for a newer version before reads.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        storage_options: dict[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        as_of: float | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        create: bool = True,
+        refresh_interval: float = 1.0,
+    ) -> None:
+        if version is not None and as_of is not None:
+            msg = "Pass version= or as_of=, not both."
+            raise InvalidArgument(msg)
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+            msg = f"version must be a version number (an int >= 1); got {version!r}."
+            raise InvalidArgument(msg)
+        self.url = url
+        self.objects = ObjectStore(url, storage_options)
+        self.cache = ObjectCache(cache_dir)
+        self.read_only = version is not None or as_of is not None
+        self.refresh_interval = max(0.0, float(refresh_interval))
+        self._checked = time.monotonic()
+        self._scratch, self._owner = _new_folder(self.cache.folder / "work")
+        self.folder = self._scratch / "store"  # what the engine opens
+        try:
+            head = self._find(version, as_of)
+            if head is None and (self.read_only or not create):
+                msg = f"No memvid store at {url} (it has no versions)."
+                raise StoreNotFound(msg)
+            self.head = head
+            self._remote: set[str] = set()  # object names this handle knows are in the bucket
+            self._uploads_started: float | None = None
+            if head is not None:
+                catalog = self._materialize(head)
+                os.replace(catalog, self.folder / CATALOG)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- versions -----------------------------------------------------------------------
+
+    def _find(self, version: int | None, as_of: float | None) -> Version | None:
+        if version is not None:
+            found = manifest.read_version(self.objects, version)
+            if found is None:
+                msg = f"{self.url} has no version {version} (never made, or removed by cleanup); `lcmemvid log` lists the versions it has."
+                raise StoreNotFound(msg)
+            return found
+        if as_of is not None:
+            found = manifest.as_of(self.objects, as_of)
+            if found is None:
+                msg = f"{self.url} has no version as old as {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(as_of))} UTC."
+                raise StoreNotFound(msg)
+            return found
+        return manifest.latest(self.objects)
+
+    def versions(self) -> list[Version]:
+        """Every version still present, oldest first (one LIST and one GET each)."""
+        out = []
+        for number in manifest.version_numbers(self.objects):
+            found = manifest.read_version(self.objects, number)
+            if found is not None:
+                out.append(found)
+        return out
+
+    def catch_up(self, *, force: bool = False) -> bool:
+        """Take in versions published since this handle's head; True when there were any.
+
+        At most one GET per ``refresh_interval`` unless ``force``. A time-travel handle stays put.
+        """
+        if self.read_only or (self.head is None and not force):
+            return False
+        now = time.monotonic()
+        if not force and now - self._checked < self.refresh_interval:
+            return False
+        self._checked = now
+        newest = manifest.follow(self.objects, self.head) if self.head else manifest.latest(self.objects)
+        if newest is None or (self.head is not None and newest.number == self.head.number):
+            return False
+        self._take(newest)
+        return True
+
+    def reset(self) -> None:
+        """Go back to the newest published version, dropping local changes not published."""
+        newest = manifest.latest(self.objects)
+        if newest is not None:
+            self._take(newest)
+
+    def _take(self, newest: Version) -> None:
+        catalog = self._materialize(newest)
+        try:
+            catalog_state.sync_into(self.folder / CATALOG, catalog)
+        finally:
+            catalog.unlink(missing_ok=True)
+        self.head = newest
+        self._prune_checkpoints()
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _fetch(self, ref: ObjectRef, dst: Path) -> None:
+        """Hard-link (or copy) the cached, checked object to ``dst``."""
+        src = self.cache.fetch(self.objects, ref.name, ref.sha256, ref.bytes)
+        try:
+            dst.unlink(missing_ok=True)
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copyfile(src, dst)
+        finally:
+            self.cache.release(ref.sha256)
+
+    def _materialize(self, version: Version) -> Path:
+        """The version's catalog as a new file in the workspace, its files fetched beside it."""
+        out = self._catalog_of(version)
+        try:
+            self._fetch_files(out)
+        except BaseException:
+            out.unlink(missing_ok=True)
+            raise
+        return out
+
+    def _catalog_of(self, version: Version) -> Path:
+        """The version's catalog (its checkpoint with its delta applied) as a new scratch file."""
+        if self.head is not None and version.store_id != self.head.store_id:
+            msg = f"{self.url} now holds another store (id {version.store_id}, not {self.head.store_id}); close this handle and open it again."
+            raise CorruptData(msg)
+        base = self._checkpoint_file(version.checkpoint)
+        out = self._scratch / f"version-{version.number}-{os.urandom(4).hex()}.sqlite"
+        shutil.copyfile(base, out)
+        os.chmod(out, 0o644)
+        if version.delta is not None:
+            delta = self._scratch / f"delta-{version.delta.sha256}.sqlite"
+            with self.cache.pinned(
+                self.objects, version.delta.name, version.delta.sha256, version.delta.bytes
+            ) as packed:
+                catalog_state.decompress_to(packed.read_bytes(), delta, version.delta.name)
+            try:
+                catalog_state.apply_delta(out, delta)
+            except sqlite3.DatabaseError as e:
+                out.unlink(missing_ok=True)
+                msg = f"Catalog delta {version.delta.name} of version {version.number} cannot be applied ({e}); that version is damaged."
+                raise CorruptData(msg) from e
+            finally:
+                delta.unlink(missing_ok=True)
+        self._remote.add(version.checkpoint.name)
+        return out
+
+    def _checkpoint_file(self, ref: ObjectRef) -> Path:
+        """A read-only scratch copy of a catalog checkpoint (the base of deltas)."""
+        path = self._scratch / f"checkpoint-{ref.sha256}.sqlite"
+        if not path.exists():
+            self._fetch(ref, path)
+            os.chmod(path, 0o444)
+        return path
+
+    def _prune_checkpoints(self) -> None:
+        """Delete scratch checkpoints other than the head's."""
+        keep = f"checkpoint-{self.head.checkpoint.sha256}.sqlite" if self.head else None
+        for path in self._scratch.glob("checkpoint-*.sqlite"):
+            if path.name != keep:
+                path.unlink(missing_ok=True)
+
+    def _fetch_files(self, catalog: Path) -> None:
+        """Vector files and the index snapshot the catalog names, into the workspace."""
+        segments, snapshot = _files_named(catalog)
+        for name, size, sha in segments:
+            ref = ObjectRef(f"segments/{name}.faiss", size, sha)
+            self._remote.update({ref.name, f"segments/{name}.mov"})
+            dst = self.folder / "segments" / f"{name}.faiss"
+            if not dst.exists():
+                self._fetch(ref, dst)
+        if snapshot is not None:
+            self._remote.add(snapshot.name)
+            dst = self.folder / snapshot.name
+            if not dst.exists():
+                self._fetch(snapshot, dst)
+
+    def read_video(self, name: str, start: int, end: int) -> bytes:
+        """Bytes ``start..end`` of a segment video in the bucket (one ranged GET)."""
+        try:
+            return self.objects.read_range(f"segments/{name}", start, end)
+        except ObjectNotFound as e:
+            msg = f"Video file {name} is missing from {self.url}: the version this handle reads was removed by cleanup (or the bucket was damaged). Open the store again; run `verify`."
+            raise SegmentNotFound(msg) from e
+
+    def video_digest(self, name: str, size: int) -> tuple[int, str]:
+        """Size and SHA-256 of a segment video in the bucket, read in 64 MiB ranges."""
+        digest, read = hashlib.sha256(), 0
+        while read <= size:
+            chunk = self.read_video(name, read, read + READ_CHUNK)
+            digest.update(chunk)
+            read += len(chunk)
+            if len(chunk) < READ_CHUNK:
+                break
+        return read, digest.hexdigest()
+
+    # -- writing ------------------------------------------------------------------------
+
+    def publish(self, operation: str, summary: str) -> Version:
+        """Upload what the last local commit made and create the next version object.
+
+        Raises:
+            CommitConflict: another writer published that version first (the workspace is
+                then back at the newest version; nothing of this call is in the store).
+            ReadOnlyStore: a time-travel handle.
+        """
+        if self.read_only:
+            msg = f"This handle reads version {self.head.number if self.head else '?'} of {self.url} and cannot write; open the store without version= or as_of=."
+            raise ReadOnlyStore(msg)
+        work = Path(tempfile.mkdtemp(prefix="publish-", dir=self._scratch))
+        try:
+            current = work / CATALOG
+            catalog_state.copy_catalog(self.folder / CATALOG, current)
+            started = time.time()
+            uploaded = self._upload_files(current)
+            checkpoint, delta, uploaded_catalog = self._catalog_objects(current, work)
+            if time.time() - started > RECHECK_AFTER:
+                self._recheck(uploaded | uploaded_catalog, work)
+            number = self.head.number + 1 if self.head else 1
+            version = Version(
+                number=number,
+                store_id=self.head.store_id if self.head else manifest.new_id(),
+                parent=number - 1 if number > 1 else None,
+                commit_id=manifest.new_id(),
+                created=time.time(),
+                operation=operation,
+                summary=summary,
+                checkpoint=checkpoint,
+                delta=delta,
+                library=library_name(),
+            )
+            if not self.objects.put_if_absent(version.name, version.to_json()):
+                with contextlib.suppress(Exception):
+                    self.reset()
+                msg = f"Another writer committed version {number} of {self.url} first; nothing of this call was written. Retry it (this handle now reads the newest version)."
+                raise CommitConflict(msg)
+            manifest.publish_hint(self.objects, number)
+            self._remote.update(uploaded | uploaded_catalog)
+            if delta is None:  # the new checkpoint is the base of the next deltas
+                os.replace(
+                    work / "checkpoint.sqlite", self._scratch / f"checkpoint-{checkpoint.sha256}.sqlite"
+                )
+            self.head = version
+            self._prune_checkpoints()
+            return version
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _recheck(self, names: set[str], work: Path) -> None:
+        """Upload again what a slow commit uploaded and a cleanup has since removed."""
+        for name in sorted(names):
+            if self.objects.exists(name):
+                continue
+            local = self.folder / name if not name.startswith("catalog/") else None
+            if local is None or not local.is_file():
+                msg = f"{name} was removed from {self.url} (by a cleanup) while this commit was uploading; nothing was written. Retry the call."
+                raise CommitConflict(msg)
+            self.objects.put_file(name, local)
+
+    def _upload_files(self, catalog: Path) -> set[str]:
+        """Put the segment files and snapshot the catalog names that the bucket lacks."""
+        segments, snapshot = _files_named(catalog)
+        wanted = [f"segments/{name}{suffix}" for name, _, _ in segments for suffix in (".mov", ".faiss")]
+        if snapshot is not None:
+            wanted.append(snapshot.name)
+        uploaded = set()
+        for name in wanted:
+            if name in self._remote:
+                continue
+            local = self.folder / name
+            if not local.is_file():
+                msg = f"{name} is named by this handle's catalog but is neither in {self.url} nor in the workspace; the commit cannot be published."
+                raise SegmentNotFound(msg)
+            self.objects.put_file(name, local)
+            uploaded.add(name)
+        return uploaded
+
+    def _catalog_objects(self, current: Path, work: Path) -> tuple[ObjectRef, ObjectRef | None, set[str]]:
+        """(checkpoint, delta, uploaded names): a delta against the head's checkpoint, or a new checkpoint."""
+        if self.head is not None:
+            delta_file = work / "delta.sqlite"
+            catalog_state.make_delta(self._checkpoint_file(self.head.checkpoint), current, delta_file)
+            packed = catalog_state.compress(delta_file)
+            limit = max(CHECKPOINT_MIN_DELTA, int(self.head.checkpoint.bytes * CHECKPOINT_SHARE))
+            if len(packed) <= limit:
+                sha = hashlib.sha256(packed).hexdigest()
+                ref = ObjectRef(f"catalog/delta-{sha}.zst", len(packed), sha)
+                if ref.name not in self._remote:
+                    self.objects.put(ref.name, packed)
+                return self.head.checkpoint, ref, {ref.name}
+        checkpoint = work / "checkpoint.sqlite"
+        shutil.copyfile(current, checkpoint)
+        catalog_state.compact_file(checkpoint)
+        size, sha = checkpoint.stat().st_size, _sha256(checkpoint)
+        ref = ObjectRef(f"catalog/{sha}.sqlite", size, sha)
+        self.objects.put_file(ref.name, checkpoint)
+        return ref, None, {ref.name}
+
+    # -- cleanup ------------------------------------------------------------------------
+
+    def cleanup(self, *, older_than: float, keep_last: int, grace: float | None = None) -> dict[str, Any]:
+        """Remove old versions and the objects no kept version names (docs/format.md section 10.7).
+
+        Kept: the newest version, the last ``keep_last``, and every version created within
+        ``older_than`` seconds. An unreferenced object is deleted only once it is older than
+        ``grace`` seconds (default ``older_than``, at least an hour): a reader may still hold an
+        old version, and a writer's uploads are unreferenced until it publishes.
+        """
+        if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
+            msg = f"keep_last must be an int >= 1 (the newest version is always kept); got {keep_last!r}."
+            raise InvalidArgument(msg)
+        if older_than < 0 or (grace is not None and grace < 0):
+            msg = "older_than and grace are ages in seconds (>= 0)."
+            raise InvalidArgument(msg)
+        grace = max(older_than, MIN_GRACE) if grace is None else grace
+        now = time.time()
+        found = self.versions()
+        if not found:
+            return {"versions_removed": [], "objects_removed": 0, "bytes_removed": 0, "versions_kept": []}
+        newest = found[-1].number
+        kept = [
+            v
+            for v in found
+            if v.number == newest or v.number > newest - keep_last or v.created >= now - older_than
+        ]
+        reachable: set[str] = set()
+        for v in kept:
+            reachable.add(v.checkpoint.name)
+            if v.delta is not None:
+                reachable.add(v.delta.name)
+            catalog = self._catalog_of(v)
+            try:
+                segments, snapshot = _files_named(catalog)
+            finally:
+                catalog.unlink(missing_ok=True)
+            reachable.update(f"segments/{n}{suffix}" for n, _, _ in segments for suffix in (".mov", ".faiss"))
+            if snapshot is not None:
+                reachable.add(snapshot.name)
+        self._prune_checkpoints()
+        removed_versions = [v.number for v in found if v not in kept]
+        for number in removed_versions:  # oldest first: the chain stays readable from any kept one
+            self.objects.delete(manifest.version_name(number))
+        count = size = 0
+        for prefix in ("segments/", "index/", "catalog/"):
+            for name, nbytes, modified in self.objects.list_with_times(prefix):
+                if name not in reachable and modified < now - grace:
+                    self.objects.delete(name)
+                    count, size = count + 1, size + nbytes
+        return {
+            "versions_removed": removed_versions,
+            "objects_removed": count,
+            "bytes_removed": size,
+            "versions_kept": [v.number for v in kept],
+        }
+
+    # -- closing ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Remove the workspace and release the cache's pins."""
+        with contextlib.suppress(OSError):
+            shutil.rmtree(self._scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.close(self._owner)
+        self.cache.close()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files_named(catalog: Path) -> tuple[list[tuple[str, int, str]], ObjectRef | None]:
+    """(segment name, vector file bytes, SHA-256) of every segment, and the index snapshot."""
+    import json
+
+    conn = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT name, index_bytes, index_sha256 FROM segments ORDER BY seq").fetchall()
+        snap = conn.execute("SELECT value FROM meta WHERE key = 'index_snapshot'").fetchone()
+    except sqlite3.DatabaseError as e:
+        msg = f"A catalog checkpoint is not a readable store catalog ({e})."
+        raise CorruptData(msg) from e
+    finally:
+        conn.close()
+    snapshot = None
+    if snap is not None:
+        value = json.loads(snap[0])
+        if isinstance(value, dict):
+            snapshot = ObjectRef.parse(
+                {
+                    "name": f"index/{value.get('file')}",
+                    "bytes": value.get("bytes"),
+                    "sha256": value.get("sha256"),
+                },
+                "The catalog's index snapshot",
+            )
+    return [(str(n), int(b), str(s)) for n, b, s in rows], snapshot
+
+
+def _new_folder(parent: Path) -> tuple[Path, int]:
+    """A new private workspace, held by an ``flock`` on its ``OWNER`` file while this process lives.
+
+    Workspaces whose owner is gone (a killed process) are removed on the way.
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    for old in parent.iterdir():
+        owner = old / "OWNER"
+        with contextlib.suppress(OSError):
+            fd = os.open(owner, os.O_RDWR)
+            try:
+                if time.time() - os.fstat(fd).st_mtime < STALE_AFTER:
+                    raise OSError("young: perhaps still being created")
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            shutil.rmtree(old, ignore_errors=True)
+            os.close(fd)
+    folder = Path(tempfile.mkdtemp(prefix="ws-", dir=parent))
+    fd = os.open(folder / "OWNER", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    for sub in ("segments", "index", "tmp"):
+        (folder / "store" / sub).mkdir(parents=True)
+    return folder, fd
+
+
+__all__ = ["Workspace"]
