@@ -105,6 +105,19 @@ class RayIngestReport(IngestReport):
     """Commits made: each one atomic, each up to ``commit_every`` segments."""
 
 
+def _refuse_url_store(store: object) -> None:
+    """Ray's workers build segments in the store folder, so a store in a bucket cannot take them yet."""
+    location = getattr(getattr(store, "engine", None), "location", store)
+    if (isinstance(location, str) and "://" in location) or getattr(
+        getattr(store, "engine", None), "version", None
+    ):
+        msg = (
+            f"ingest_on_ray builds segments in the store's folder, which every node must see; {location} "
+            "is a store in object storage. Ingest into a shared folder, then copy it with `lcmemvid migrate FOLDER URL`."
+        )
+        raise ValueError(msg)
+
+
 def require_ray() -> Any:
     """Import Ray and Ray Data, or say how to install them.
 
@@ -202,6 +215,7 @@ def ingest_on_ray(
         TypeError: ``sources`` is a single path.
         NothingToIngest: No source gave any text (and no store was created).
     """
+    _refuse_url_store(store)
     ray = require_ray()
     check_sizes(chunk_size, chunk_overlap)
     for name, value in (("batch_size", batch_size), ("commit_every", commit_every)):
@@ -329,7 +343,9 @@ class _Writer:
         self.on_commit = on_commit
         self.store: MemvidVectorStore | None = None
         self.bulk: Any = None
-        self.bulk_scope: ExitStack | None = None  # the bulk: ends before the store closes and before the index build
+        self.bulk_scope: ExitStack | None = (
+            None  # the bulk: ends before the store closes and before the index build
+        )
         self.building: deque[Any] = deque()
         self.built: list[BuiltSegment] = []
         self.segments = self.commits = self.committed_records = 0
@@ -375,7 +391,9 @@ class _Writer:
             self.store = self.opener()
             self.bulk_scope = self.stack.enter_context(ExitStack())
             # The index is left to the end (index_after_ingest): the driver holds no vectors.
-            self.bulk = self.bulk_scope.enter_context(self.store.engine.bulk(int(vectors.shape[1]), defer_index=True))
+            self.bulk = self.bulk_scope.enter_context(
+                self.store.engine.bulk(int(vectors.shape[1]), defer_index=True)
+            )
             self.bulk_scope.callback(self._abandon)  # runs before the bulk ends, on success or failure
         (job,) = self.bulk.jobs([len(rows)])
         ids, texts, metadatas = ([r[i] for r in rows] for i in range(3))
@@ -491,7 +509,9 @@ def _list_files(sources: Sequence[str | Path], glob: str) -> list[dict[str, Any]
     return items
 
 
-def _load_and_split(batch: dict[str, Any], *, glob: str, chunk_size: int, chunk_overlap: int) -> dict[str, list[str]]:
+def _load_and_split(
+    batch: dict[str, Any], *, glob: str, chunk_size: int, chunk_overlap: int
+) -> dict[str, list[str]]:
     """A Ray task: load one file as plain ingest does, split it, and report what loading found."""
     rows = _Rows()
     for path, listed, skip in zip(batch["path"], batch["listed"], batch["skip"], strict=True):
@@ -506,7 +526,9 @@ def _load_and_split(batch: dict[str, Any], *, glob: str, chunk_size: int, chunk_
             # A folder's file that fails is skipped, not fatal, as DirectoryLoader skips it.
             rows.add_report([], [(str(path), f"{type(e).__name__}: {e}")], [])
             continue
-        rows.add_chunks(split_into_chunks(loaded.documents, chunk_size=chunk_size, chunk_overlap=chunk_overlap))
+        rows.add_chunks(
+            split_into_chunks(loaded.documents, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        )
         rows.add_report(loaded.documents, loaded.skipped, loaded.warnings)
     return rows.columns
 
@@ -603,7 +625,9 @@ class _Embedder:
         todo = [n for n in new if kinds[n] == _NEW]
         vectors = np.zeros((len(ids), self.dim), dtype=np.float32)
         if todo:
-            vectors[todo] = np.asarray(self.embedding.embed_documents([str(texts[n]) for n in todo]), dtype=np.float32)
+            vectors[todo] = np.asarray(
+                self.embedding.embed_documents([str(texts[n]) for n in todo]), dtype=np.float32
+            )
         return {"id": ids, "text": texts, "metadata": metadatas, "kind": kinds, "vector": vectors}
 
 
@@ -746,7 +770,11 @@ def _from_items(ray: Any, items: list[dict[str, Any]], blocks: int) -> Any:
     """``ray.data.from_items`` in ``blocks`` blocks (the keyword changed name in Ray 2.10)."""
     import inspect
 
-    keyword = "override_num_blocks" if "override_num_blocks" in inspect.signature(ray.data.from_items).parameters else "parallelism"
+    keyword = (
+        "override_num_blocks"
+        if "override_num_blocks" in inspect.signature(ray.data.from_items).parameters
+        else "parallelism"
+    )
     return ray.data.from_items(items, **{keyword: max(1, min(blocks, 10_000))})
 
 

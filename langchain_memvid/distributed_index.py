@@ -66,13 +66,18 @@ def build_index_on_ray(
         StoreNotFound: there is no store at ``store``.
         InvalidArgument: not an IVF index, no vectors, or too few to train.
     """
-    from langchain_memvid.engine import Engine
+    from langchain_memvid.engine import Engine, InvalidArgument
 
+    if "://" in str(store) or (Path(store) / "_versions").is_dir():
+        msg = f"build_index_on_ray fills index parts in the store's folder, which every node must see; {store} is a store in object storage. Build its index with `lcmemvid build-index` (no --ray)."
+        raise InvalidArgument(msg)
     ray = require_ray()
     with ExitStack() as stack:
         stack.enter_context(_joined(ray, ray_address))
         # Lists memory-mapped: after the commit the driver serves the new snapshot without reading it in.
-        engine = stack.enter_context(Engine(Path(store).absolute(), create=False, index_options={"mmap": True}))
+        engine = stack.enter_context(
+            Engine(Path(store).absolute(), create=False, index_options={"mmap": True})
+        )
         _build(ray, engine, index, index_options)
         return dict(engine.stats()["index"])
 

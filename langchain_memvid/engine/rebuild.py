@@ -345,6 +345,9 @@ def rebuild_store(
         UnsafePath: a link, FIFO or device where the store's own files belong.
         UnsupportedFormat: a segment was written by a newer format (nothing is changed).
     """
+    if "://" in os.fspath(path) or (Path(path) / "_versions").is_dir():
+        msg = f"rebuild works on store folders; {os.fspath(path)} is a versioned store (format 3), whose versions each name a whole catalog. Open an earlier version (version=N) or copy the objects into a folder to rebuild there."
+        raise InvalidArgument(msg)
     root = Path(path)
     if not root.is_dir():
         msg = f"{root} is not a store folder; rebuild needs the folder that holds segments/."

@@ -46,6 +46,7 @@ from langchain_memvid.engine.errors import (
     ReadOnlyStore,
     SegmentNotFound,
     StoreLocked,
+    StoreNotFound,
     StoreReplaced,
 )
 from langchain_memvid.engine.opening import check_index_choice, check_settings, has_catalog, open_folder
@@ -73,7 +74,7 @@ from langchain_memvid.engine.storage.commit import (
 from langchain_memvid.engine.storage.reader import Location, SegmentReader
 from langchain_memvid.engine.storage.segments import BuiltSegment, SegmentBuilder, SegmentJob
 from langchain_memvid.engine.verify import Problem, VerifyReport, verify_store
-from langchain_memvid.engine.versions import remote_location
+from langchain_memvid.engine.versions import local_folder, remote_location
 
 if TYPE_CHECKING:
     from langchain_memvid.engine.versions.workspace import Workspace
@@ -124,7 +125,7 @@ class Engine:
         """Open (or create) the store at ``path``: a folder, or a URL fsspec knows.
 
         A URL (``s3://bucket/prefix``, ``gs://``, ``az://``, ``memory://``, ``file://``) or a
-        folder holding ``_versions/`` is a versioned store (format 3, docs/format.md section 10):
+        folder holding ``_versions/`` is a versioned store (format 3, docs/format.md section 11):
         ``storage_options`` go to fsspec unchanged; every commit is a numbered version;
         ``version=N`` or ``as_of=<Unix time>`` opens an old one read-only; vector files and
         snapshots are kept in the object cache at ``cache_dir``; before a read, at most once per
@@ -152,6 +153,7 @@ class Engine:
         if vector_encoding is not None:
             check_encoding(vector_encoding, dim, metric or "cosine")
         self.location = os.fspath(path)
+        self.storage_options = dict(storage_options) if storage_options else None
         self._versions: Workspace | None = None
         url = remote_location(path, storage_options, versioned_args=version is not None or as_of is not None)
         if url is not None:
@@ -167,6 +169,8 @@ class Engine:
                 refresh_interval=refresh_interval,
             )
             path = self._versions.folder
+        else:
+            path = local_folder(path)
         try:
             self._open(
                 Path(path),
@@ -1237,11 +1241,12 @@ class Engine:
 
         Neither live nor garbage the catalog committed: a write that crashed under an older
         library, a file copied in, or the records of a catalog that was lost. The store never
-        deletes them; ``verify`` reports them and ``quarantine`` moves them aside.
+        deletes them; ``verify`` reports them and ``quarantine`` moves them aside. A versioned
+        store has none to report: objects no version names are ``cleanup``'s.
         """
         with self._lock:
             self._sync()
-            return unknown_files(self.path, self.catalog)
+            return [] if self._versions is not None else unknown_files(self.path, self.catalog)
 
     def quarantine(self) -> list[str]:
         """Move the files ``unknown_files`` lists into ``quarantine/``; returns where each went.
@@ -1249,6 +1254,9 @@ class Engine:
         Nothing is deleted: a file moved by mistake goes back with ``mv`` (and ``rebuild`` if its
         records should be live).
         """
+        if self._versions is not None:
+            msg = f"{self.location} is a versioned store: objects no version names are removed by cleanup(), not quarantined."
+            raise InvalidArgument(msg)
         with self._writer():
             return quarantine(self.path, self.catalog)
 
@@ -1438,13 +1446,16 @@ class Bulk:
         self._open.clear()
 
 
-def stored_ids(path: str | os.PathLike[str], ids: Sequence[str]) -> set[str]:
+def stored_ids(
+    path: str | os.PathLike[str], ids: Sequence[str], storage_options: dict[str, Any] | None = None
+) -> set[str]:
     """Which of ``ids`` the store at ``path`` holds, read from its catalog alone.
 
     For a process that only needs to skip what is stored (a cluster's worker): no lock, no
-    index, no segment file is opened; a folder without a catalog holds nothing.
+    index, no segment file is opened; a folder without a catalog holds nothing. A store at a URL
+    is opened for it (its newest version's catalog; no video is read).
     """
-    with _catalog_only(path) as catalog:
+    with _catalog_only(path, storage_options) as catalog:
         return (
             set()
             if catalog is None
@@ -1452,22 +1463,35 @@ def stored_ids(path: str | os.PathLike[str], ids: Sequence[str]) -> set[str]:
         )
 
 
-def recorded_settings(path: str | os.PathLike[str]) -> dict[str, Any]:
+def recorded_settings(
+    path: str | os.PathLike[str], storage_options: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What the store at ``path`` records (``model``, ``dim``, ``metric``, ...), from its catalog alone.
 
     As ``stored_ids``: nothing but the catalog is read; a folder without one records nothing.
     """
-    with _catalog_only(path) as catalog:
+    with _catalog_only(path, storage_options) as catalog:
         return {} if catalog is None else catalog.settings()
 
 
 @contextmanager
-def _catalog_only(path: str | os.PathLike[str]) -> Iterator[Catalog | None]:
+def _catalog_only(
+    path: str | os.PathLike[str], storage_options: dict[str, Any] | None = None
+) -> Iterator[Catalog | None]:
     """The store's catalog opened read-only after the checks opening a store makes (None: no store yet).
 
     ``Catalog.inspect`` first: a link, FIFO or device in its place, another program's database
     or a newer format is refused before SQLite touches it.
     """
+    if remote_location(path, storage_options, versioned_args=False) is not None:
+        try:
+            engine = Engine(path, create=False, storage_options=storage_options)
+        except StoreNotFound:
+            yield None
+            return
+        with engine:
+            yield engine.catalog
+        return
     file = Path(path) / Catalog.FILE
     if not (file.exists() or file.is_symlink()) or not Catalog.inspect(file):
         yield None

@@ -253,7 +253,14 @@ class StoreView:
         engine = self.store.engine
         try:
             # Its own engine (catalog connection, readers, lock): searches go on meanwhile.
-            with Engine(engine.path, create=False, encoder=engine.encoder, decoder=engine.decoder) as checker:
+            with Engine(
+                engine.location,
+                create=False,
+                encoder=engine.encoder,
+                decoder=engine.decoder,
+                storage_options=engine.storage_options,
+                version=engine.version if engine.read_only else None,
+            ) as checker:
                 report = checker.verify(cross_check=job.cross_check)
         except Exception as e:  # reported on the page; the server goes on
             with self._verify_lock:

@@ -4,7 +4,7 @@ A store at a URL (``s3://``, ``gs://``, ``az://``, ``memory://``, ``file://``), 
 holds ``_versions/``, is a chain of immutable version objects, each naming a catalog checkpoint
 and delta; segments and snapshots are immutable objects beside them. The engine serves such a
 store from a local ``Workspace`` and publishes each commit as the next version
-(docs/format.md section 10).
+(docs/format.md section 11).
 """
 
 from __future__ import annotations
@@ -30,14 +30,25 @@ def remote_location(
         if scheme.lower() == "file":
             folder = Path(rest)
             if (folder / "catalog.sqlite").exists() and not (folder / "_versions").exists():
-                return _plain(rest, storage_options, versioned_args)
+                _check_plain(rest, storage_options, versioned_args)
+                return None
         return text
     if (Path(text) / "_versions").is_dir():
         return text
-    return _plain(text, storage_options, versioned_args)
+    _check_plain(text, storage_options, versioned_args)
+    return None
 
 
-def _plain(path: str, storage_options: dict[str, Any] | None, versioned_args: bool) -> None:
+def local_folder(path: str | os.PathLike[str]) -> Path:
+    """The folder of a format-1/2 location: a plain path, or a ``file://`` URL's path."""
+    text = os.fspath(path)
+    if text.lower().startswith("file://"):
+        return Path(text[len("file://") :])
+    return Path(text)
+
+
+def _check_plain(path: str, storage_options: dict[str, Any] | None, versioned_args: bool) -> None:
+    """Refuse what only a versioned store can take, for a format-1/2 folder."""
     if versioned_args:
         msg = f"{path} is a format-1/2 store folder, which keeps no versions; version= and as_of= need a store at a URL or one migrated to format 3 (`lcmemvid migrate {path} DEST`)."
         raise InvalidArgument(msg)
@@ -46,4 +57,4 @@ def _plain(path: str, storage_options: dict[str, Any] | None, versioned_args: bo
         raise InvalidArgument(msg)
 
 
-__all__ = ["remote_location"]
+__all__ = ["local_folder", "remote_location"]

@@ -1,6 +1,6 @@
 """A version's catalog as immutable files: a checkpoint and a delta of the rows changed since it.
 
-In format 3 the catalog is never written in place (docs/format.md section 10). A version names a
+In format 3 the catalog is never written in place (docs/format.md section 11). A version names a
 *checkpoint* (a whole SQLite catalog) and a cumulative *delta*; a copy of the checkpoint with the
 delta applied is that version's catalog. A delta is found by comparing two catalogs table by
 table inside SQLite (rows of the new one that the old one lacks or holds otherwise, and keys the

@@ -1,7 +1,7 @@
 """Version objects: ``_versions/<N>.json``, one per commit, created once and never changed.
 
-A version names the catalog that holds everything else (docs/format.md section 10): a checkpoint
-and a delta, each by name, size and SHA-256. Versions are numbered 1, 2, 3... without gaps, each
+A version names the catalog that holds everything else (docs/format.md section 11): a checkpoint
+and the chain of deltas since it, each by name, size and SHA-256. Versions are numbered 1, 2, 3... without gaps, each
 created as "parent + 1" with a create-if-absent PUT, so two writers can never both publish the
 same number. ``_latest`` is a hint only (the number of a recent version) that saves a listing.
 """
@@ -25,6 +25,7 @@ _NAME = re.compile(r"_versions/(\d{20})\.json")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _SHA = re.compile(r"[0-9a-f]{64}")
 MAX_MANIFEST_BYTES = 1 << 20
+MAX_CHAIN = 64  # deltas a version may name after its checkpoint (writers start a new checkpoint at 16)
 
 
 def version_name(number: int) -> str:
@@ -78,7 +79,7 @@ class Version:
     operation: str
     summary: str
     checkpoint: ObjectRef
-    delta: ObjectRef | None
+    deltas: tuple[ObjectRef, ...]
     library: str = ""
 
     @property
@@ -90,6 +91,7 @@ class Version:
         """The version object's bytes (what ``parse`` reads back)."""
         body: dict[str, Any] = {"format_version": FORMAT_VERSION, **asdict(self)}
         body["version"] = body.pop("number")
+        body["deltas"] = list(body["deltas"])
         return json.dumps(body, sort_keys=True, indent=1).encode()
 
     @classmethod
@@ -142,7 +144,10 @@ class Version:
         if not isinstance(operation, str) or not isinstance(summary, str):
             msg = f"{what} has no valid operation; it is damaged."
             raise CorruptData(msg)
-        delta = body.get("delta")
+        deltas = body.get("deltas", [])
+        if not isinstance(deltas, list) or len(deltas) > MAX_CHAIN:
+            msg = f"{what} names {len(deltas) if isinstance(deltas, list) else 'no list of'} catalog deltas; at most {MAX_CHAIN} can follow a checkpoint. It is damaged."
+            raise CorruptData(msg)
         return cls(
             number=number,
             store_id=body["store_id"],
@@ -152,7 +157,7 @@ class Version:
             operation=operation,
             summary=summary,
             checkpoint=ObjectRef.parse(body.get("checkpoint"), f"{what}: its checkpoint"),
-            delta=None if delta is None else ObjectRef.parse(delta, f"{what}: its delta"),
+            deltas=tuple(ObjectRef.parse(d, f"{what}: its delta {i + 1}") for i, d in enumerate(deltas)),
             library=str(body.get("library", "")),
         )
 

@@ -55,7 +55,7 @@ def copy_store(folder: Path, url: str, storage_options: dict[str, Any] | None = 
         operation="migrate",
         summary=f"migrate: {len(segments)} segments from {folder}",
         checkpoint=ref,
-        delta=None,
+        deltas=(),
         library=library_name(),
     )
     if not objects.put_if_absent(version.name, version.to_json()):

@@ -1,10 +1,10 @@
 """One handle's local working copy of a store that lives in object storage (format 3).
 
 The engine works on an ordinary store folder; for a store at a URL that folder is a private
-*workspace* in the cache folder, holding (docs/format.md section 10):
+*workspace* in the cache folder, holding (docs/format.md section 11):
 
 - ``catalog.sqlite``: the catalog of the version this handle serves, rebuilt from the version's
-  checkpoint and delta. A newer version is taken in as one transaction (``sync_into``), so the
+  checkpoint and its chain of deltas. A newer version is taken in as one transaction (``sync_into``), so the
   engine notices it exactly as it notices another process's commit today.
 - ``segments/*.faiss`` and ``index/*.faiss``: vector files and index snapshots, downloaded once
   into the shared ``ObjectCache`` (checked by size and SHA-256) and hard-linked here.
@@ -12,7 +12,7 @@ The engine works on an ordinary store folder; for a store at a URL that folder i
   one ranged GET each, where they are (``read_video``).
 
 A write commits locally first, exactly as on a folder; ``publish`` then uploads the new files and
-the catalog's delta and creates the next version object with a create-if-absent PUT. A writer
+the commit's catalog delta and creates the next version object with a create-if-absent PUT. A writer
 that loses that race gets ``CommitConflict`` and its workspace goes back to the newest version.
 """
 
@@ -26,6 +26,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+import warnings
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -40,16 +41,17 @@ from langchain_memvid.engine.errors import (
     StoreNotFound,
 )
 from langchain_memvid.engine.storage.cache import ObjectCache
-from langchain_memvid.engine.storage.objects import ObjectNotFound, ObjectStore
+from langchain_memvid.engine.storage.objects import AtomicCreateUnsupported, ObjectNotFound, ObjectStore
 from langchain_memvid.engine.versions import catalog_state, manifest
 from langchain_memvid.engine.versions.manifest import ObjectRef, Version
 
 CATALOG = "catalog.sqlite"
-# A new checkpoint replaces the delta once the delta passes this share of the checkpoint (or
-# 8 MiB, whichever is larger): opening any version then reads at most two catalog objects, and a
-# commit uploads a bounded fraction of the catalog.
-CHECKPOINT_SHARE = 0.05
-CHECKPOINT_MIN_DELTA = 8 << 20
+# A commit uploads a delta of its own changes; a new checkpoint starts once a version would name
+# more than CHAIN_LENGTH deltas or deltas outweighing the checkpoint (or CHAIN_MIN_BYTES): building
+# any version's catalog then reads at most 1 + CHAIN_LENGTH objects and never much more than twice
+# the checkpoint's bytes, and a commit uploads its own changes except once every CHAIN_LENGTH commits.
+CHAIN_LENGTH = 16
+CHAIN_MIN_BYTES = 1 << 20
 READ_CHUNK = 64 << 20
 MIN_GRACE = 3600.0  # cleanup's default grace period is never shorter
 # A commit whose first upload is older than half the shortest grace period checks that its
@@ -101,6 +103,7 @@ class Workspace:
         self.cache = ObjectCache(cache_dir)
         self.read_only = version is not None or as_of is not None
         self.refresh_interval = max(0.0, float(refresh_interval))
+        self.single_writer_warned = False
         self._checked = time.monotonic()
         self._scratch, self._owner = _new_folder(self.cache.folder / "work")
         self.folder = self._scratch / "store"  # what the engine opens
@@ -112,8 +115,10 @@ class Workspace:
             self.head = head
             self._remote: set[str] = set()  # object names this handle knows are in the bucket
             self._uploads_started: float | None = None
+            self._head_catalog = self._scratch / "head.sqlite"  # the head's catalog, base of the next delta
             if head is not None:
                 catalog = self._materialize(head)
+                shutil.copyfile(catalog, self._head_catalog)
                 os.replace(catalog, self.folder / CATALOG)
         except BaseException:
             self.close()
@@ -172,6 +177,7 @@ class Workspace:
         catalog = self._materialize(newest)
         try:
             catalog_state.sync_into(self.folder / CATALOG, catalog)
+            os.replace(catalog, self._head_catalog)
         finally:
             catalog.unlink(missing_ok=True)
         self.head = newest
@@ -202,7 +208,7 @@ class Workspace:
         return out
 
     def _catalog_of(self, version: Version) -> Path:
-        """The version's catalog (its checkpoint with its delta applied) as a new scratch file."""
+        """The version's catalog (its checkpoint with its deltas applied in order) as a new scratch file."""
         if self.head is not None and version.store_id != self.head.store_id:
             msg = f"{self.url} now holds another store (id {version.store_id}, not {self.head.store_id}); close this handle and open it again."
             raise CorruptData(msg)
@@ -210,18 +216,19 @@ class Workspace:
         out = self._scratch / f"version-{version.number}-{os.urandom(4).hex()}.sqlite"
         shutil.copyfile(base, out)
         os.chmod(out, 0o644)
-        if version.delta is not None:
-            delta = self._scratch / f"delta-{version.delta.sha256}.sqlite"
-            with self.cache.pinned(
-                self.objects, version.delta.name, version.delta.sha256, version.delta.bytes
-            ) as packed:
-                catalog_state.decompress_to(packed.read_bytes(), delta, version.delta.name)
+        for ref in version.deltas:
+            delta = self._scratch / f"delta-{ref.sha256}.sqlite"
             try:
+                with self.cache.pinned(self.objects, ref.name, ref.sha256, ref.bytes) as packed:
+                    catalog_state.decompress_to(packed.read_bytes(), delta, ref.name)
                 catalog_state.apply_delta(out, delta)
             except sqlite3.DatabaseError as e:
                 out.unlink(missing_ok=True)
-                msg = f"Catalog delta {version.delta.name} of version {version.number} cannot be applied ({e}); that version is damaged."
+                msg = f"Catalog delta {ref.name} of version {version.number} cannot be applied ({e}); that version is damaged."
                 raise CorruptData(msg) from e
+            except BaseException:
+                out.unlink(missing_ok=True)
+                raise
             finally:
                 delta.unlink(missing_ok=True)
         self._remote.add(version.checkpoint.name)
@@ -295,7 +302,7 @@ class Workspace:
             catalog_state.copy_catalog(self.folder / CATALOG, current)
             started = time.time()
             uploaded = self._upload_files(current)
-            checkpoint, delta, uploaded_catalog = self._catalog_objects(current, work)
+            checkpoint, deltas, uploaded_catalog = self._catalog_objects(current, work)
             if time.time() - started > RECHECK_AFTER:
                 self._recheck(uploaded | uploaded_catalog, work)
             number = self.head.number + 1 if self.head else 1
@@ -308,25 +315,54 @@ class Workspace:
                 operation=operation,
                 summary=summary,
                 checkpoint=checkpoint,
-                delta=delta,
+                deltas=deltas,
                 library=library_name(),
             )
-            if not self.objects.put_if_absent(version.name, version.to_json()):
+            if not self._create_version(version):
                 with contextlib.suppress(Exception):
                     self.reset()
                 msg = f"Another writer committed version {number} of {self.url} first; nothing of this call was written. Retry it (this handle now reads the newest version)."
                 raise CommitConflict(msg)
             manifest.publish_hint(self.objects, number)
             self._remote.update(uploaded | uploaded_catalog)
-            if delta is None:  # the new checkpoint is the base of the next deltas
+            if not deltas:  # a new checkpoint
                 os.replace(
                     work / "checkpoint.sqlite", self._scratch / f"checkpoint-{checkpoint.sha256}.sqlite"
                 )
+            os.replace(current, self._head_catalog)
             self.head = version
             self._prune_checkpoints()
             return version
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def _create_version(self, version: Version) -> bool:
+        """Create the version object unless it exists: atomically, or in single-writer mode.
+
+        A filesystem without an atomic create-if-absent (``AtomicCreateUnsupported``) gets a
+        check-then-put under a lock in the cache folder: safe for writers on this machine only.
+        """
+        try:
+            return self.objects.put_if_absent(version.name, version.to_json())
+        except AtomicCreateUnsupported:
+            if not self.single_writer_warned:
+                self.single_writer_warned = True
+                warnings.warn(
+                    f"{self.url} has no atomic create-if-absent: commits run in single-writer mode, "
+                    "safe only while every writer runs on this machine (docs/format.md section 11.5).",
+                    stacklevel=4,
+                )
+        key = hashlib.sha256(self.url.encode()).hexdigest()[:32]
+        lock = self.cache.folder / "locks" / f"writer-{key}"
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if self.objects.exists(version.name):
+                return False
+            self.objects.put(version.name, version.to_json())
+            return True
+        finally:
+            os.close(fd)
 
     def _recheck(self, names: set[str], work: Path) -> None:
         """Upload again what a slow commit uploaded and a cleanup has since removed."""
@@ -357,31 +393,39 @@ class Workspace:
             uploaded.add(name)
         return uploaded
 
-    def _catalog_objects(self, current: Path, work: Path) -> tuple[ObjectRef, ObjectRef | None, set[str]]:
-        """(checkpoint, delta, uploaded names): a delta against the head's checkpoint, or a new checkpoint."""
+    def _catalog_objects(
+        self, current: Path, work: Path
+    ) -> tuple[ObjectRef, tuple[ObjectRef, ...], set[str]]:
+        """(checkpoint, deltas, uploaded names) of the new catalog ``current``.
+
+        Usually the head's checkpoint and chain plus one new delta holding only this commit's
+        changes (the rows that differ from the head's catalog); a new checkpoint once the chain
+        reaches ``CHAIN_LENGTH`` deltas or outweighs the checkpoint, so building any version's
+        catalog reads a bounded number of objects.
+        """
         if self.head is not None:
+            chain = self.head.deltas
             delta_file = work / "delta.sqlite"
-            catalog_state.make_delta(self._checkpoint_file(self.head.checkpoint), current, delta_file)
+            catalog_state.make_delta(self._head_catalog, current, delta_file)
             packed = catalog_state.compress(delta_file)
-            limit = max(CHECKPOINT_MIN_DELTA, int(self.head.checkpoint.bytes * CHECKPOINT_SHARE))
-            if len(packed) <= limit:
+            weight = sum(d.bytes for d in chain) + len(packed)
+            if len(chain) < CHAIN_LENGTH and weight <= max(self.head.checkpoint.bytes, CHAIN_MIN_BYTES):
                 sha = hashlib.sha256(packed).hexdigest()
                 ref = ObjectRef(f"catalog/delta-{sha}.zst", len(packed), sha)
-                if ref.name not in self._remote:
-                    self.objects.put(ref.name, packed)
-                return self.head.checkpoint, ref, {ref.name}
+                self.objects.put(ref.name, packed)
+                return self.head.checkpoint, (*chain, ref), {ref.name}
         checkpoint = work / "checkpoint.sqlite"
         shutil.copyfile(current, checkpoint)
         catalog_state.compact_file(checkpoint)
         size, sha = checkpoint.stat().st_size, _sha256(checkpoint)
         ref = ObjectRef(f"catalog/{sha}.sqlite", size, sha)
         self.objects.put_file(ref.name, checkpoint)
-        return ref, None, {ref.name}
+        return ref, (), {ref.name}
 
     # -- cleanup ------------------------------------------------------------------------
 
     def cleanup(self, *, older_than: float, keep_last: int, grace: float | None = None) -> dict[str, Any]:
-        """Remove old versions and the objects no kept version names (docs/format.md section 10.7).
+        """Remove old versions and the objects no kept version names (docs/format.md section 11.7).
 
         Kept: the newest version, the last ``keep_last``, and every version created within
         ``older_than`` seconds. An unreferenced object is deleted only once it is older than
@@ -408,8 +452,7 @@ class Workspace:
         reachable: set[str] = set()
         for v in kept:
             reachable.add(v.checkpoint.name)
-            if v.delta is not None:
-                reachable.add(v.delta.name)
+            reachable.update(d.name for d in v.deltas)
             catalog = self._catalog_of(v)
             try:
                 segments, snapshot = _files_named(catalog)

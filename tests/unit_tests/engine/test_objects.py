@@ -948,16 +948,19 @@ def test_local_list_with_times_uses_lstat_and_skips_what_list_skips(tmp_path: Pa
 def test_s3_list_with_times_is_one_request_on_the_wire(s3_bucket: S3Target, moto_server: MotoS3) -> None:
     store = ObjectStore(*s3_bucket)
     store.put("segments/a.mov", b"123")
+    def ours() -> list[Any]:  # a cancelled multipart upload of an earlier test may still send parts
+        return [r for r in moto_server.requests if "uploadId=" not in r.query]
+
     for prefix in ["segments/", "nothing/", "segm", ""]:
         moto_server.reset_log()
         store.list_with_times(prefix)
-        assert [(r.method, "list-type=2" in r.query) for r in moto_server.requests] == [("GET", True)], (
+        assert [(r.method, "list-type=2" in r.query) for r in ours()] == [("GET", True)], (
             prefix,
             describe(moto_server.requests),
         )
         moto_server.reset_log()
         store.list(prefix)
-        assert len(moto_server.requests) == 1, (prefix, describe(moto_server.requests))
+        assert len(ours()) == 1, (prefix, describe(moto_server.requests))
 
 
 @pytest.mark.parametrize(
