@@ -44,6 +44,7 @@ __all__ = [
     "split_documents",
 ]
 
+
 # Where each public name lives: imported by `__getattr__` on first access, each module by a literal
 # import statement (nothing here imports a name it was given).
 def _vectorstores() -> ModuleType:

@@ -5,6 +5,10 @@ public API, results go to stdout (as text or `--json`), progress and errors go t
 the library raises on purpose become `click.ClickException` (`Error: ...`, exit 1); usage errors
 exit 2, as click does.
 
+STORE is a folder or a URL (`cli_versions.py`: `--storage-option`, and `--version`/`--as-of`
+on the reading commands, which hand each command one `StoreRef`); that module also holds the
+commands of versioned stores (`log`, `cleanup`, `migrate`), added to the group at the end.
+
 Each command imports what it uses when it runs: `info`, `verify` and the other maintenance commands
 load the storage engine only, no LangChain (`rebuild` loads the embedding model only to re-embed
 lost vectors); `search` and `ask` add the vector store and the model; only `ingest` loads the file
@@ -27,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
+from langchain_memvid.cli_versions import COMMANDS, StoreRef, read_store_argument, store_argument
 from langchain_memvid.distributed import DEFAULT_COMMIT_EVERY, RayIngestReport
 from langchain_memvid.engine import PROFILES, MemvidError, StoreNotFound
 from langchain_memvid.engine.search.encodings import ENCODINGS
@@ -38,7 +43,7 @@ from langchain_memvid.rag import CHAT_MODEL_ENV, ChatModelError
 from langchain_memvid.splitting import check_sizes
 
 if TYPE_CHECKING:
-    from langchain_memvid.engine import Engine, Location
+    from langchain_memvid.engine import Location
     from langchain_memvid.ingest import IngestReport
     from langchain_memvid.vectorstores import MemvidVectorStore
 
@@ -84,12 +89,17 @@ def cli() -> None:
     """Store documents as QR codes in video frames and search them with FAISS.
 
     A store is a folder: video segments hold the text, FAISS files the vectors, and a SQLite
-    catalog what is live. Results go to stdout, progress and errors to stderr.
+    catalog what is live. It can also live at a URL (s3://bucket/prefix, gs://, az://,
+    file://...), where every commit is a version: `log` lists them, --version or --as-of reads
+    an old one, `cleanup` removes old ones, `migrate` copies a folder there. Objects read from a
+    URL are cached in $LCMEMVID_CACHE (default: the user cache folder). Results go to stdout,
+    progress and errors to stderr.
 
     \b
     Example:
         lcmemvid ingest ./store examples/data
         lcmemvid search ./store "Who invented the QR code?"
+        lcmemvid search s3://my-bucket/library "QR" --as-of 2026-12-03T10:00:00Z
     """
 
 
@@ -107,8 +117,6 @@ def main() -> None:
 
 
 # -- shared options ------------------------------------------------------------------------------
-
-store_argument = click.argument("store", type=click.Path(file_okay=False, path_type=Path))
 
 
 def model_option(func: F) -> F:
@@ -235,7 +243,7 @@ def k_option(func: F) -> F:
 @click.option("-s", "--silent", is_flag=True, help="No progress bars.")
 @json_option
 def ingest(
-    store: Path,
+    store: StoreRef,
     paths: tuple[Path, ...],
     model: str | None,
     chunk_size: int,
@@ -254,12 +262,12 @@ def ingest(
     silent: bool,
     as_json: bool,
 ) -> None:
-    """Add files and folders (PDF, EPUB, text, Markdown) to STORE.
+    """Add files and folders (PDF, EPUB, text, Markdown) to STORE (a folder or a URL).
 
     Files are loaded, split into chunks, embedded and written as QR frames. The store is
-    created when missing. A chunk's id comes from its text, source path and position, so
-    ingesting the same files again (by the same paths) adds only what changed; nothing is
-    deleted. With --ray, a Ray cluster's workers do the work (STORE must be on a file system
+    created when missing; at a URL, each commit is a new version. A chunk's id comes from its
+    text, source path and position, so ingesting the same files again (by the same paths) adds
+    only what changed; nothing is deleted. With --ray, a Ray cluster's workers do the work (STORE must be on a file system
     they all see, at the same path) and --batch-size is the chunks per embedding call; the
     result is the same store.
 
@@ -281,6 +289,9 @@ def ingest(
     }
     if not use_ray and any(ray_options.values()):
         raise click.UsageError(f"{', '.join(k for k, v in ray_options.items() if v)} only apply with --ray.")
+    if use_ray and store.versioned:
+        msg = f"--ray builds segments in the store's folder, which every node must see; {store} is a versioned store. Ingest into a shared folder with --ray, then `lcmemvid migrate FOLDER {store}`."
+        raise click.ClickException(msg)
 
     def on_warning(note: str) -> None:
         click.echo(f"Warning: {note}", err=True)
@@ -288,7 +299,7 @@ def ingest(
     # NothingToIngest is a LoaderError: the group prints it as `Error: Nothing to ingest (...)`.
     if use_ray:
         report: IngestReport = _ingest_on_ray(
-            store,
+            Path(store.location),
             paths,
             model,
             {"profile": profile, "vector_encoding": vector_encoding, "lexical_index": not no_lexical_index},
@@ -340,7 +351,9 @@ def ingest(
         f"{summary['seconds']:.1f} s: {report.added} added, {report.unchanged} unchanged."
     )
     if isinstance(report, RayIngestReport):
-        click.echo(f"On Ray: {_count(report.segments, 'segment')} written in {_count(report.commits, 'commit')}.")
+        click.echo(
+            f"On Ray: {_count(report.segments, 'segment')} written in {_count(report.commits, 'commit')}."
+        )
     click.echo(
         f"The store now holds {report.records} records; video {_size(report.video_bytes)} "
         f"for {_size(report.text_bytes)} of text. Model: {report.model}."
@@ -368,7 +381,7 @@ def _ingest_on_ray(
     folder = store.absolute()  # the workers see the store by this path
     if (folder / "catalog.sqlite").exists():
         profile, encoding = new_store["profile"], new_store["vector_encoding"]
-        with _open_or_create(folder, model, profile, encoding) as vstore:
+        with _open_or_create(StoreRef(folder), model, profile, encoding) as vstore:
             return distributed.ingest_on_ray(vstore, paths, **kwargs)
     options = {**new_store, "profile": new_store["profile"] or "lossless"}
     embedding = load_embedding(model or DEFAULT_MODEL)  # loaded by each worker, never here
@@ -376,29 +389,42 @@ def _ingest_on_ray(
 
 
 def _open_or_create(
-    path: Path, model: str | None, profile: str | None, encoding: str | None, *, lexical: bool = True
+    store: StoreRef, model: str | None, profile: str | None, encoding: str | None, *, lexical: bool = True
 ) -> MemvidVectorStore:
     """Open the store with its recorded model (or `model`), or create it with `model`."""
+    from langchain_memvid.engine import recorded_settings
     from langchain_memvid.vectorstores import MemvidVectorStore
 
+    where = store.storage_options
     if model is None:
         try:
-            vstore = MemvidVectorStore(path)
+            vstore = MemvidVectorStore(store.location, storage_options=where)
         except StoreNotFound:
-            pass
+            new = True
         else:
             _warn_kept(vstore, profile, encoding)
             return vstore
-    new = not (path / "catalog.sqlite").exists()  # an existing store keeps its encoding (warned)
+    elif store.versioned:
+        new = not recorded_settings(store.location, where)
+    else:
+        new = not (Path(store.location) / "catalog.sqlite").exists()
+    # an existing store keeps its encoding (warned)
     vstore = MemvidVectorStore(
-        path,
+        store.location,
         load_embedding(model or DEFAULT_MODEL),
         profile=profile or "lossless",
         vector_encoding=encoding if new else None,
         lexical_index=lexical if new else None,
+        storage_options=where,
     )
     _warn_kept(vstore, profile, encoding)
     return vstore
+
+
+def _open_store(store: StoreRef, model: str | None) -> MemvidVectorStore:
+    """The existing store with `model` or its recorded one, at the version asked (`open_store`)."""
+    asked = {key: value for key, value in store.open_options().items() if value is not None}
+    return open_store(store.location, model, **asked)
 
 
 def _warn_kept(vstore: MemvidVectorStore, profile: str | None, encoding: str | None) -> None:
@@ -430,7 +456,7 @@ def _parse_filter(ctx: click.Context, param: click.Parameter, value: str | None)
 
 
 @cli.command()
-@store_argument
+@read_store_argument
 @click.argument("query")
 @k_option
 @click.option(
@@ -458,7 +484,7 @@ def _parse_filter(ctx: click.Context, param: click.Parameter, value: str | None)
 @model_option
 @json_option
 def search(
-    store: Path,
+    store: StoreRef,
     query: str,
     k: int,
     filter_: dict[str, Any] | None,
@@ -483,8 +509,9 @@ def search(
     if mode == "lexical" and model is None:
         from langchain_memvid.engine import recorded_settings
 
-        model = recorded_settings(store).get("model")  # a word search never embeds: never loaded
-    with open_store(store, model) as vstore:
+        # a word search never embeds: never loaded
+        model = recorded_settings(store.location, store.storage_options).get("model")
+    with _open_store(store, model) as vstore:
         options = {"weight": weight} if mode == "hybrid" else {}
         pairs = search_with_mode(vstore, mode, query, k, filter_, **options)
         hits = hit_dicts(vstore, [d for d, _ in pairs], [s for _, s in pairs])
@@ -499,7 +526,7 @@ def search(
 
 
 @cli.command()
-@store_argument
+@read_store_argument
 @click.argument("question")
 @k_option
 @click.option(
@@ -512,7 +539,9 @@ def search(
 )
 @model_option
 @json_option
-def ask(store: Path, question: str, k: int, chat_model: str | None, model: str | None, as_json: bool) -> None:
+def ask(
+    store: StoreRef, question: str, k: int, chat_model: str | None, model: str | None, as_json: bool
+) -> None:
     """Answer QUESTION from the passages of STORE with a chat model.
 
     Retrieves the K most relevant passages and asks the chat model to answer from them,
@@ -527,7 +556,7 @@ def ask(store: Path, question: str, k: int, chat_model: str | None, model: str |
 
     spec = chat_model_spec(chat_model)
     llm = load_chat_model(spec)
-    with open_store(store, model) as vstore:
+    with _open_store(store, model) as vstore:
         docs = vstore.similarity_search(question, k=k)
         hits = hit_dicts(vstore, docs, None)
     answer = None
@@ -561,7 +590,7 @@ def ask(store: Path, question: str, k: int, chat_model: str | None, model: str |
 
 
 @cli.command()
-@store_argument
+@read_store_argument
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -578,7 +607,7 @@ def ask(store: Path, question: str, k: int, chat_model: str | None, model: str |
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")
 @model_option
-def serve(store: Path, host: str, port: int, open_browser: bool, model: str | None) -> None:
+def serve(store: StoreRef, host: str, port: int, open_browser: bool, model: str | None) -> None:
     """Search STORE and look at its frames in a local web page.
 
     The page searches (with k and a metadata filter), shows each hit's QR frame beside its
@@ -598,7 +627,7 @@ def serve(store: Path, host: str, port: int, open_browser: bool, model: str | No
         web.require_web_stack()  # before loading the model, which takes seconds
     except web.WebStackMissing as e:
         raise click.ClickException(str(e)) from e
-    with open_store(store, model) as vstore:
+    with _open_store(store, model) as vstore:
         try:
             web.serve(
                 vstore,
@@ -609,6 +638,7 @@ def serve(store: Path, host: str, port: int, open_browser: bool, model: str | No
             )
         except web.CannotListen as e:
             raise click.ClickException(str(e)) from e
+
 
 def _video_place(location: dict[str, Any] | None) -> str:
     if location is None:
@@ -633,9 +663,9 @@ def _format_hit(hit: dict[str, Any], *, full: bool = False) -> str:
 
 
 @cli.command()
-@store_argument
+@read_store_argument
 @json_option
-def info(store: Path, as_json: bool) -> None:
+def info(store: StoreRef, as_json: bool) -> None:
     """Show the counts, sizes and settings of STORE.
 
     Records, text, video and vector bytes, the ratio of video to text, the embedding model,
@@ -646,14 +676,20 @@ def info(store: Path, as_json: bool) -> None:
         lcmemvid info ./store
         lcmemvid info ./store --json
     """
-    with _open_engine(store) as engine:
-        stats = {"store": str(store), **engine.stats()}
+    with store.engine() as engine:
+        stats = {
+            "store": str(store),
+            "version": engine.version,
+            "read_only": engine.read_only,
+            **engine.stats(),
+        }
     if as_json:
         _echo_json(stats)
         return
     ratio = stats["video_to_text"]
     rows = [
         ("Store", stats["store"]),
+        *([("Version", _version_line(stats))] if stats["version"] is not None else []),
         ("Records", f"{stats['records']:,}"),
         ("Text", _size(stats["text_bytes"])),
         (
@@ -679,6 +715,10 @@ def info(store: Path, as_json: bool) -> None:
         click.echo(f"{name:<10} {value}")
 
 
+def _version_line(stats: dict[str, Any]) -> str:
+    return f"{stats['version']}" + (" (an old version: read-only)" if stats["read_only"] else "")
+
+
 def _lexicon_line(stats: dict[str, Any]) -> str:
     if not stats["lexical_index"]:
         return "no lexical index (made without one; `lcmemvid build-lexicon` adds it)"
@@ -689,10 +729,10 @@ def _lexicon_line(stats: dict[str, Any]) -> str:
 
 
 @cli.command()
-@store_argument
+@read_store_argument
 @click.option("--no-cross-check", is_flag=True, help="Skip decoding every frame a second time with zbar.")
 @json_option
-def verify(store: Path, no_cross_check: bool, as_json: bool) -> None:
+def verify(store: StoreRef, no_cross_check: bool, as_json: bool) -> None:
     """Check every frame, record and checksum of STORE.
 
     Decodes every frame (and, when zbar is installed, decodes it again with it), checks every
@@ -703,7 +743,7 @@ def verify(store: Path, no_cross_check: bool, as_json: bool) -> None:
     Example:
         lcmemvid verify ./store
     """
-    with _open_engine(store) as engine:
+    with store.engine() as engine:
         report = engine.verify(cross_check=not no_cross_check)
     problems = [dataclasses.asdict(p) for p in report.problems]
     if as_json:
@@ -727,7 +767,9 @@ def verify(store: Path, no_cross_check: bool, as_json: bool) -> None:
         )
         click.echo(f"  {p.file}{where}: {p.message}")
     actions = {p.action for p in report.problems}
-    if "upgrade" in actions:
+    if store.versioned and "upgrade" not in actions:
+        msg = f"{len(problems)} problems found in {store}; a versioned store is not repaired in place (`rebuild` and `quarantine` work on folders): `lcmemvid log {store}` lists the versions, and `verify --version N` checks an earlier one."
+    elif "upgrade" in actions:
         msg = f"{len(problems)} problems found in {store}; some data was written by a newer version of langchain-qrvideo: upgrade it before anything else (rebuild would not understand that data either)."
     elif actions == {"quarantine"}:
         msg = f"{len(problems)} files in {store} are not in its catalog; they are kept untouched. `lcmemvid quarantine {store}` moves them to quarantine/."
@@ -745,7 +787,7 @@ def verify(store: Path, no_cross_check: bool, as_json: bool) -> None:
     help="Convert every vector to this encoding on the way (and keep it for new ones).",
 )
 @json_option
-def compact(store: Path, vector_encoding: str | None, as_json: bool) -> None:
+def compact(store: StoreRef, vector_encoding: str | None, as_json: bool) -> None:
     """Rewrite STORE without its deleted and replaced records.
 
     Live records are copied into fresh segments; old segments and tombstones are removed.
@@ -755,7 +797,7 @@ def compact(store: Path, vector_encoding: str | None, as_json: bool) -> None:
         lcmemvid compact ./store
         lcmemvid compact ./store --vector-encoding int8
     """
-    with _open_engine(store) as engine:
+    with store.engine() as engine:
         result = engine.compact(vector_encoding=vector_encoding)
     if as_json:
         _echo_json(result)
@@ -776,7 +818,7 @@ def compact(store: Path, vector_encoding: str | None, as_json: bool) -> None:
     "videos record. Loaded only when needed.",
 )
 @json_option
-def rebuild(store: Path, model: str | None, as_json: bool) -> None:
+def rebuild(store: StoreRef, model: str | None, as_json: bool) -> None:
     """Recreate the catalog (and lost vectors) of STORE from its videos.
 
     Use it when `verify` reports a damaged catalog or vector file. The old catalog is kept
@@ -788,7 +830,8 @@ def rebuild(store: Path, model: str | None, as_json: bool) -> None:
     """
     from langchain_memvid.engine import rebuild_store
 
-    if not (store / "segments").is_dir():
+    folder = store.folder("`lcmemvid rebuild`")
+    if not (folder / "segments").is_dir():
         msg = f"No memvid store at {store} (no segments/ folder)."
         raise click.ClickException(msg)
 
@@ -797,7 +840,7 @@ def rebuild(store: Path, model: str | None, as_json: bool) -> None:
         click.echo(f"Re-embedding lost vectors with {name}...", err=True)
         return lambda texts: load_embedding(name).embed_documents(list(texts))
 
-    report = rebuild_store(store, make_embed=make_embed)
+    report = rebuild_store(folder, make_embed=make_embed)
     if as_json:
         _echo_json(dataclasses.asdict(report))
         return
@@ -821,7 +864,7 @@ def rebuild(store: Path, model: str | None, as_json: bool) -> None:
 @cli.command("build-lexicon")
 @store_argument
 @json_option
-def build_lexicon(store: Path, as_json: bool) -> None:
+def build_lexicon(store: StoreRef, as_json: bool) -> None:
     """Add the lexical index (for `search --mode lexical|hybrid`) to an older STORE.
 
     Stores written before the lexical index existed have none; this reads their texts from the
@@ -831,12 +874,14 @@ def build_lexicon(store: Path, as_json: bool) -> None:
     Example:
         lcmemvid build-lexicon ./store
     """
-    with _open_engine(store) as engine:
+    with store.engine() as engine:
         built = engine.build_lexicons()
     if as_json:
         _echo_json({"segments_indexed": built})
         return
-    click.echo(f"Indexed the words of {_count(built, 'segment')}." if built else "The lexical index was complete.")
+    click.echo(
+        f"Indexed the words of {_count(built, 'segment')}." if built else "The lexical index was complete."
+    )
 
 
 @cli.command("build-index")
@@ -870,7 +915,7 @@ def build_lexicon(store: Path, as_json: bool) -> None:
 )
 @json_option
 def build_index(
-    store: Path,
+    store: StoreRef,
     index_kind: str | None,
     options: tuple[str, ...],
     use_ray: bool,
@@ -895,20 +940,25 @@ def build_index(
         from langchain_memvid import distributed
         from langchain_memvid.distributed_index import build_index_on_ray
 
+        folder = store.folder(
+            "`lcmemvid build-index --ray` (its workers fill index parts in a folder every node sees)"
+        )
         try:
             distributed.require_ray()
         except distributed.RayMissing as e:
             raise click.ClickException(str(e)) from e
-        info = build_index_on_ray(store, index_kind, index_options, ray_address=ray_address)
+        info = build_index_on_ray(folder, index_kind, index_options, ray_address=ray_address)
     else:
-        with _open_engine(store) as engine:
+        with store.engine() as engine:
             info = engine.build_index(index_kind, index_options)
     if as_json:
         _echo_json(info)
         return
     snapshot = info.get("snapshot")
     saved = f"; snapshot {_size(snapshot['bytes'])}" if snapshot else ""
-    click.echo(f"{info['factory']}: {info['serving']} search over {_count(info['vectors_in_main'] + info['vectors_exact'], 'vector')}{saved}.")
+    click.echo(
+        f"{info['factory']}: {info['serving']} search over {_count(info['vectors_in_main'] + info['vectors_exact'], 'vector')}{saved}."
+    )
 
 
 def _index_option(text: str) -> tuple[str, Any]:
@@ -929,7 +979,7 @@ def _index_option(text: str) -> tuple[str, Any]:
 @cli.command()
 @store_argument
 @json_option
-def quarantine(store: Path, as_json: bool) -> None:
+def quarantine(store: StoreRef, as_json: bool) -> None:
     """Move the segment files STORE's catalog does not know into STORE/quarantine/.
 
     `verify` lists such files: a write that crashed under an older version, a file copied in, or
@@ -940,18 +990,19 @@ def quarantine(store: Path, as_json: bool) -> None:
     Example:
         lcmemvid quarantine ./store
     """
-    with _open_engine(store) as engine:
+    folder = store.folder("`lcmemvid quarantine`")
+    with store.engine() as engine:
         moved = engine.quarantine()
     if as_json:
         _echo_json({"moved": moved})
         return
     for line in moved:
         click.echo(f"Moved {line}")
-    click.echo(f"{_count(len(moved), 'file')} moved to {store / 'quarantine'}.")
+    click.echo(f"{_count(len(moved), 'file')} moved to {folder / 'quarantine'}.")
 
 
 @cli.command()
-@store_argument
+@read_store_argument
 @click.option("--id", "record_id", metavar="ID", help="Show the first frame of this record.")
 @click.option("--segment", metavar="NAME", help="Segment file, as `search` prints it.")
 @click.option("--frame", "frame_no", type=click.IntRange(min=0), help="Frame number in --segment.")
@@ -970,7 +1021,12 @@ def quarantine(store: Path, as_json: bool) -> None:
     help="Enlarge each pixel (QR module) to SCALE x SCALE pixels.",
 )
 def frame(
-    store: Path, record_id: str | None, segment: str | None, frame_no: int | None, output: Path, scale: int
+    store: StoreRef,
+    record_id: str | None,
+    segment: str | None,
+    frame_no: int | None,
+    output: Path,
+    scale: int,
 ) -> None:
     """Save one video frame of STORE (a QR code) as a PNG.
 
@@ -989,7 +1045,7 @@ def frame(
         raise click.UsageError(msg)
     if output.suffix.lower() != ".png":
         raise click.BadParameter("the output file must end in .png", param_hint="'-o' / '--output'")
-    with _open_engine(store) as engine:
+    with store.engine() as engine:
         if record_id is not None:
             found = engine.locate([record_id])
             if record_id not in found:
@@ -1010,7 +1066,7 @@ def frame(
 
 
 @cli.command()
-@store_argument
+@read_store_argument
 @click.option(
     "-o",
     "--output",
@@ -1019,7 +1075,7 @@ def frame(
     show_default=True,
     help="JSONL file to write; - for stdout.",
 )
-def export(store: Path, output: TextIO) -> None:
+def export(store: StoreRef, output: TextIO) -> None:
     """Write every record of STORE as JSON lines.
 
     One object per line, {"id", "text", "metadata"}, read back from the video.
@@ -1030,7 +1086,7 @@ def export(store: Path, output: TextIO) -> None:
         lcmemvid export ./store | head -n 3
     """
     count = 0
-    with _open_engine(store) as engine:
+    with store.engine() as engine:
         for record in engine.iter_records():
             line = {"id": record.id, "text": record.text, "metadata": record.metadata}
             output.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -1041,13 +1097,6 @@ def export(store: Path, output: TextIO) -> None:
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def _open_engine(path: Path) -> Engine:
-    """Open an existing store without loading an embedding model (maintenance commands need none)."""
-    from langchain_memvid.engine import Engine
-
-    return Engine(path, create=False)
 
 
 def _echo_json(data: Any) -> None:
@@ -1067,3 +1116,7 @@ def _size(n: int) -> str:
 def _count(n: int, noun: str) -> str:
     """`_count(1, "file") == "1 file"`, `_count(2, "file") == "2 files"`."""
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+for _command in COMMANDS:  # log, cleanup, migrate: the commands of versioned stores
+    cli.add_command(_command)

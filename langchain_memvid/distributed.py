@@ -693,7 +693,7 @@ def _store_opener(
         if embedding is not None or options:
             msg = "An open store brings its own embedding and options; pass neither embedding nor store_options with it."
             raise ValueError(msg)
-        return (lambda: store), store.embeddings, store.path.absolute()
+        return (lambda: store), store.embeddings, Path(store.path).absolute()  # a folder: URLs were refused
     folder = Path(store).absolute()
     if embedding is None and (folder / "catalog.sqlite").exists():
         existing = stack.enter_context(MemvidVectorStore(folder, **options))  # the model it records

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import inspect
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -438,7 +439,7 @@ class SentenceTransformerEmbeddings(BaseModel, Embeddings):
 # -- the model a store records --------------------------------------------------------------
 
 
-def recorded_embedding(path: Path, name: str | None, dim: int | None) -> Embeddings:
+def recorded_embedding(path: str | os.PathLike[str], name: str | None, dim: int | None) -> Embeddings:
     """The sentence-transformers model a store at ``path`` records, loaded; or say what to pass.
 
     Raises:

@@ -19,6 +19,8 @@ from langchain_memvid.engine import InvalidArgument, MemvidError, compile_filter
 from langchain_memvid.rag import describe_source
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from langchain_core.documents import Document
 
     from langchain_memvid.embeddings import SentenceTransformerEmbeddings
@@ -42,13 +44,25 @@ MODES: dict[str, str] = {
 """Search modes and the store method each one calls; a mode is offered when the store has it."""
 
 
-def open_store(path: Path, model: str | None) -> MemvidVectorStore:
-    """Open an existing store with `model`, or with the model it records."""
+def open_store(
+    path: str | Path,
+    model: str | None,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    version: int | None = None,
+    as_of: datetime | float | None = None,
+) -> MemvidVectorStore:
+    """Open an existing store (a folder or a URL) with `model`, or with the model it records.
+
+    `storage_options` (fsspec's, for a URL), `version` and `as_of` (an old version, read-only) go
+    to `MemvidVectorStore` as they are.
+    """
     from langchain_memvid.vectorstores import MemvidVectorStore
 
+    options: dict[str, Any] = {"storage_options": storage_options, "version": version, "as_of": as_of}
     if model is None:
-        return MemvidVectorStore(path)
-    return MemvidVectorStore(path, load_embedding(model), create=False)
+        return MemvidVectorStore(path, **options)
+    return MemvidVectorStore(path, load_embedding(model), create=False, **options)
 
 
 def load_embedding(model: str) -> SentenceTransformerEmbeddings:

@@ -8,6 +8,7 @@ taught the two others.
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MemvidRetriever", "MemvidStoreRetriever"]
 
+_STORE_OPTIONS = ("storage_options", "version", "as_of")
+"""The retriever's fields that go to `MemvidVectorStore` when it opens `path`."""
+
 SearchType = Literal["similarity", "mmr", "similarity_score_threshold", "lexical", "hybrid"]
 
 
@@ -47,6 +51,9 @@ class MemvidRetriever(BaseRetriever):
         retriever = MemvidRetriever(path="./my_store", k=3, include_neighbors=1)
         docs = retriever.invoke("What is a QR code?")
         docs = retriever.invoke("What is a QR code?", k=5, filter={"source": "qr.pdf"})
+
+        # a store in a bucket, pinned to one version
+        retriever = MemvidRetriever(path="s3://my-bucket/store", storage_options={...}, version=12)
         ```
     """
 
@@ -55,9 +62,16 @@ class MemvidRetriever(BaseRetriever):
     vectorstore: MemvidVectorStore
     """The store to search. Built from `path` (and `embedding`) when not given."""
     path: str | Path | None = None
-    """Store folder to open when no `vectorstore` is given."""
+    """Store folder or URL (`s3://bucket/prefix`, `memory://...`) to open when no `vectorstore` is given."""
     embedding: Embeddings | None = None
     """Embedding for `path`; omit it to load the sentence-transformers model the store records."""
+    storage_options: dict[str, Any] | None = None
+    """fsspec options for a `path` that is a URL (credentials, `endpoint_url`, ...)."""
+    version: int | None = None
+    """Open this version of the store at `path`, read-only."""
+    as_of: datetime | float | None = None
+    """Open the newest version of the store at `path` created at or before this time (a datetime
+    or a Unix time), read-only."""
     k: int = 4
     """How many hits to return (before neighbours are added); `invoke(query, k=...)` overrides."""
     search_type: SearchType = "similarity"
@@ -84,7 +98,8 @@ class MemvidRetriever(BaseRetriever):
         if path is None:
             msg = "MemvidRetriever needs vectorstore= or path=."
             raise ValueError(msg)
-        return {**values, "vectorstore": MemvidVectorStore(path, values.get("embedding"))}
+        options = {name: values[name] for name in _STORE_OPTIONS if values.get(name) is not None}
+        return {**values, "vectorstore": MemvidVectorStore(path, values.get("embedding"), **options)}
 
     @model_validator(mode="after")
     def _check_search(self) -> MemvidRetriever:

