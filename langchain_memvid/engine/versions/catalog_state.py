@@ -124,26 +124,36 @@ def make_delta(base: Path, new: Path, out: Path) -> None:
                 conn.execute(
                     f"INSERT INTO main.{_quote(table)} ({names}) SELECT {names} FROM n.{_quote(table)}"
                 )
+        for table in set(old) - set(_tables(conn, "n")):  # a dropped table: every row removed
+            _, keys = _columns(conn, "b", table)
+            key = ", ".join(f"b.{_quote(k)}" for k in keys)
+            conn.execute(
+                f"INSERT INTO {REMOVED} SELECT ?, json_array({key}) FROM b.{_quote(table)} AS b", (table,)
+            )
         conn.execute("COMMIT")
         conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute("VACUUM")
 
 
 def apply_delta(target: Path, delta: Path) -> None:
-    """Apply a delta to a standalone catalog file, in one transaction."""
+    """Apply a delta to a standalone catalog file, in one transaction: removals, then rows."""
     with _connect(target, ("d", delta)) as conn:
         conn.execute("BEGIN IMMEDIATE")
         present = _tables(conn, "main")
-        for table, create in _tables(conn, "d").items():
+        for (table,) in conn.execute(f"SELECT DISTINCT tbl FROM d.{REMOVED}").fetchall():
             if table not in present:
-                conn.execute(create)
-            cols, keys = _columns(conn, "d", table)
+                continue  # nothing of it to remove
+            _, keys = _columns(conn, "main", table)
             where = " AND ".join(f"{_quote(k)} IS ?" for k in keys)
             gone = conn.execute(f"SELECT key FROM d.{REMOVED} WHERE tbl = ?", (table,)).fetchall()
             conn.executemany(
                 f"DELETE FROM main.{_quote(table)} WHERE {where}",
                 [_key_values(k, len(keys)) for (k,) in gone],
             )
+        for table, create in _tables(conn, "d").items():
+            if table not in present:
+                conn.execute(create)
+            cols, _ = _columns(conn, "d", table)
             names = ", ".join(_quote(c) for c in cols)
             conn.execute(
                 f"INSERT OR REPLACE INTO main.{_quote(table)} ({names}) SELECT {names} FROM d.{_quote(table)}"
@@ -197,6 +207,10 @@ def compress(path: Path) -> bytes:
 def decompress_to(data: bytes, out: Path, name: str) -> None:
     """Undo ``compress`` into ``out``; damage raises ``CorruptData`` naming the object."""
     try:
+        declared = zstandard.frame_content_size(data)
+        if declared > MAX_DELTA_BYTES:  # max_output_size binds only frames that do not declare it
+            msg = f"Catalog delta {name} declares {declared} bytes, more than a delta may hold ({MAX_DELTA_BYTES}); the version that names it is damaged."
+            raise CorruptData(msg)
         raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=MAX_DELTA_BYTES)
     except zstandard.ZstdError as e:
         msg = (

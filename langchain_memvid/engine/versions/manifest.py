@@ -173,13 +173,13 @@ def read_version(objects: ObjectStore, number: int) -> Version | None:
 
 
 def version_numbers(objects: ObjectStore) -> list[int]:
-    """Every version number present (one LIST), ascending."""
+    """The version numbers present (one LIST), ascending: the unbroken run from the oldest."""
     out = []
     for name in objects.list(VERSIONS):
         match = _NAME.fullmatch(name)
         if match:
             out.append(int(match[1]))
-    return sorted(out)
+    return _chain(sorted(out))
 
 
 def follow(objects: ObjectStore, current: Version) -> Version:
@@ -193,7 +193,7 @@ def latest(objects: ObjectStore) -> Version | None:
     """The newest version, or None for no store: warm, 3 GETs (``_latest``, its version, the next's miss)."""
     hint: int | None = None
     try:
-        text = objects.read(LATEST)[:24].decode("ascii", "replace").strip()
+        text = objects.read_range(LATEST, 0, 24).decode("ascii", "replace").strip()
         hint = int(text) if text.isdigit() else None
     except ObjectNotFound:
         pass
@@ -206,6 +206,20 @@ def latest(objects: ObjectStore) -> Version | None:
         if start is None:  # removed between the LIST and the GET: cleanup never removes the newest
             return latest(objects)
     return follow(objects, start)
+
+
+def _chain(numbers: list[int]) -> list[int]:
+    """The unbroken run of version numbers from the oldest kept one.
+
+    Versions are created as "parent + 1" and cleanup removes the oldest, so the versions present
+    are one run; a number past a gap was not made by a commit (a stray or hostile object).
+    """
+    run = numbers[:1]
+    for n in numbers[1:]:
+        if n != run[-1] + 1:
+            break
+        run.append(n)
+    return run
 
 
 def as_of(objects: ObjectStore, when: float) -> Version | None:

@@ -36,12 +36,18 @@ from langchain_memvid.engine.errors import (
     CommitConflict,
     CorruptData,
     InvalidArgument,
+    NotAStore,
     ReadOnlyStore,
     SegmentNotFound,
     StoreNotFound,
 )
 from langchain_memvid.engine.storage.cache import ObjectCache
-from langchain_memvid.engine.storage.objects import AtomicCreateUnsupported, ObjectNotFound, ObjectStore
+from langchain_memvid.engine.storage.objects import (
+    AtomicCreateUnsupported,
+    ObjectNotFound,
+    ObjectStore,
+    ObjectStoreIOError,
+)
 from langchain_memvid.engine.versions import catalog_state, manifest
 from langchain_memvid.engine.versions.manifest import ObjectRef, Version
 
@@ -112,6 +118,9 @@ class Workspace:
             if head is None and (self.read_only or not create):
                 msg = f"No memvid store at {url} (it has no versions)."
                 raise StoreNotFound(msg)
+            if head is None and any(self.objects.list(prefix) for prefix in ("segments/", "catalog/")):
+                msg = f"{url} holds segment or catalog objects but no versions (_versions/ was deleted or never written); refusing to create a new, empty store over them. Restore _versions/ from a backup, or move the objects away."
+                raise NotAStore(msg)
             self.head = head
             self._remote: set[str] = set()  # object names this handle knows are in the bucket
             self._uploads_started: float | None = None
@@ -161,7 +170,17 @@ class Workspace:
         if not force and now - self._checked < self.refresh_interval:
             return False
         self._checked = now
-        newest = manifest.follow(self.objects, self.head) if self.head else manifest.latest(self.objects)
+        try:
+            newest = manifest.follow(self.objects, self.head) if self.head else manifest.latest(self.objects)
+        except ObjectStoreIOError as e:
+            if force:
+                raise
+            # A read goes on with the version it has (its files are local); a write would not.
+            warnings.warn(
+                f"Could not check {self.url} for a newer version ({e}); serving version {self.head.number if self.head else '?'}.",
+                stacklevel=4,
+            )
+            return False
         if newest is None or (self.head is not None and newest.number == self.head.number):
             return False
         self._take(newest)
@@ -511,18 +530,27 @@ def _files_named(catalog: Path) -> tuple[list[tuple[str, int, str]], ObjectRef |
     finally:
         conn.close()
     snapshot = None
-    if snap is not None:
-        value = json.loads(snap[0])
-        if isinstance(value, dict):
-            snapshot = ObjectRef.parse(
-                {
-                    "name": f"index/{value.get('file')}",
-                    "bytes": value.get("bytes"),
-                    "sha256": value.get("sha256"),
-                },
-                "The catalog's index snapshot",
-            )
-    return [(str(n), int(b), str(s)) for n, b, s in rows], snapshot
+    try:
+        value = json.loads(snap[0]) if snap is not None else None
+    except (TypeError, ValueError) as e:
+        msg = f"A catalog names its index snapshot as {str(snap[0])[:80]!r}, which is not JSON; that version is damaged."
+        raise CorruptData(msg) from e
+    if isinstance(value, dict):
+        snapshot = ObjectRef.parse(
+            {
+                "name": f"index/{value.get('file')}",
+                "bytes": value.get("bytes"),
+                "sha256": value.get("sha256"),
+            },
+            "The catalog's index snapshot",
+        )
+    files = []
+    for name, size, sha in rows:
+        ref = ObjectRef.parse(
+            {"name": f"segments/{name}.faiss", "bytes": size, "sha256": sha}, f"Segment {name!r} of a catalog"
+        )
+        files.append((str(name), ref.bytes, ref.sha256))
+    return files, snapshot
 
 
 def _new_folder(parent: Path) -> tuple[Path, int]:
