@@ -121,6 +121,7 @@ class Engine:
         as_of: float | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         refresh_interval: float = 1.0,
+        cache_videos: bool = False,
     ) -> None:
         """Open (or create) the store at ``path``: a folder, or a URL fsspec knows.
 
@@ -129,7 +130,8 @@ class Engine:
         ``storage_options`` go to fsspec unchanged; every commit is a numbered version;
         ``version=N`` or ``as_of=<Unix time>`` opens an old one read-only; vector files and
         snapshots are kept in the object cache at ``cache_dir``; before a read, at most once per
-        ``refresh_interval`` seconds, one GET checks for a newer version.
+        ``refresh_interval`` seconds, one GET checks for a newer version. Records are read with
+        one ranged GET each, or with ``cache_videos`` from whole videos kept in the cache.
 
         ``lexical_index`` (default True) keeps the lexical index for lexical and hybrid search
         (about a sixth of the text's size); a store created with False has none until
@@ -167,6 +169,7 @@ class Engine:
                 cache_dir=cache_dir,
                 create=create,
                 refresh_interval=refresh_interval,
+                cache_videos=cache_videos,
             )
             path = self._versions.folder
         else:

@@ -118,6 +118,7 @@ class ObjectCache:
         self.max_bytes = max_bytes
         self.chunk_bytes = chunk_bytes
         self._pins: dict[str, tuple[int, int]] = {}  # sha256 -> (open fd with LOCK_SH, count)
+        self._over = False  # the last eviction pass left the cache above its bound
         self._lock = threading.Lock()
         try:
             for sub in ("objects", "tmp", "locks"):
@@ -150,16 +151,19 @@ class ObjectCache:
             msg = f"size must be a byte count (an int >= 0); got {size!r} for {name}."
             raise InvalidArgument(msg)
         path = self._pin(sha, size, verify)
-        if path is None:
-            with self._stripe(sha, blocking=True):
-                # Another process may have filled it while this one waited for the stripe.
-                path = self._pin(sha, size, verify)
-                if path is None:
-                    self._download(store, name, sha, size)
-                    path = self._pin(sha, size, verify=False)
-            if path is None:  # pragma: no cover - nobody may evict without the stripe lock
-                msg = f"{name} from {store.url} vanished from the cache right after it was written."
-                raise StoreIOError(msg)
+        if path is not None:
+            if self._over:  # entries pinned at the last pass may be released by now
+                self._evict()
+            return path  # otherwise a hit adds nothing: no pass over the whole cache
+        with self._stripe(sha, blocking=True):
+            # Another process may have filled it while this one waited for the stripe.
+            path = self._pin(sha, size, verify)
+            if path is None:
+                self._download(store, name, sha, size)
+                path = self._pin(sha, size, verify=False)
+        if path is None:  # pragma: no cover - nobody may evict without the stripe lock
+            msg = f"{name} from {store.url} vanished from the cache right after it was written."
+            raise StoreIOError(msg)
         self._evict()
         return path
 
@@ -327,6 +331,7 @@ class ObjectCache:
                     continue
             if self._remove(path):
                 total -= size
+        self._over = total > self.max_bytes  # pinned entries held it over: try again on hits
         self._clean_tmp()
 
     def _remove(self, entry: Path) -> bool:

@@ -70,6 +70,8 @@ class RemoteVideo(Protocol):
 
     def video_digest(self, name: str, size: int) -> tuple[int, str]: ...
 
+    def keep_video(self, name: str, size: int, sha256: str) -> bool: ...
+
 
 REMOTE_GAP = 64 << 10  # packets closer than this are fetched in one ranged GET
 PREFETCH_THREADS = 16  # ranged GETs in flight at once when reading several hits from a bucket
@@ -311,6 +313,10 @@ class SegmentReader:
         """Whether this handle holds the video itself (else it is read remotely from now on)."""
         if seg.seq in self._fds or self.segment_file(seg.video_file).exists():
             return True
+        if self.remote is not None and self.remote.keep_video(
+            seg.video_file, seg.video_bytes, seg.video_sha256
+        ):
+            return True  # downloaded whole (checked) into the handle's folder: read locally from now on
         self._remote_segs.add(seg.seq)
         return False
 

@@ -85,6 +85,8 @@ class Workspace:
         cache_dir: the shared object cache (default ``$LCMEMVID_CACHE`` or the user cache folder).
         create: allow a store that does not exist yet (its first commit creates it).
         refresh_interval: seconds between checks for a newer version before reads.
+        cache_videos: keep whole videos in the cache too (a machine that serves many reads):
+            each segment's first read downloads it once, later reads are local.
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class Workspace:
         cache_dir: str | os.PathLike[str] | None = None,
         create: bool = True,
         refresh_interval: float = 1.0,
+        cache_videos: bool = False,
     ) -> None:
         if version is not None and as_of is not None:
             msg = "Pass version= or as_of=, not both."
@@ -110,6 +113,7 @@ class Workspace:
         self.read_only = version is not None or as_of is not None
         self.refresh_interval = max(0.0, float(refresh_interval))
         self.single_writer_warned = False
+        self.cache_videos = bool(cache_videos)
         self._checked = time.monotonic()
         self._scratch, self._owner = _new_folder(self.cache.folder / "work")
         self.folder = self._scratch / "store"  # what the engine opens
@@ -129,6 +133,7 @@ class Workspace:
                 catalog = self._materialize(head)
                 shutil.copyfile(catalog, self._head_catalog)
                 os.replace(catalog, self.folder / CATALOG)
+            self._checked = time.monotonic()  # a slow first download is not a reason to look again
         except BaseException:
             self.close()
             raise
@@ -290,6 +295,13 @@ class Workspace:
         except ObjectNotFound as e:
             msg = f"Video file {name} is missing from {self.url}: the version this handle reads was removed by cleanup (or the bucket was damaged). Open the store again; run `verify`."
             raise SegmentNotFound(msg) from e
+
+    def keep_video(self, name: str, size: int, sha256: str) -> bool:
+        """With ``cache_videos``: fetch a whole video into the cache (checked) and link it here."""
+        if not self.cache_videos:
+            return False
+        self._fetch(ObjectRef(f"segments/{name}", size, sha256), self.folder / "segments" / name)
+        return True
 
     def video_digest(self, name: str, size: int) -> tuple[int, str]:
         """Size and SHA-256 of a segment video in the bucket, read in 64 MiB ranges."""
