@@ -189,6 +189,23 @@ def follow(objects: ObjectStore, current: Version) -> Version:
     return current
 
 
+def newest_after(objects: ObjectStore, current: Version) -> Version:
+    """The newest version, starting from ``current``: 1 GET when there is none newer, plus 1 HEAD.
+
+    A missing ``current + 1`` proves nothing new only while ``current`` itself is still there:
+    cleanup removes the oldest versions first, so if ``current`` was removed (a handle idle past
+    ``keep_last``), ``current + 1`` may have been removed too, and the newest is found by listing.
+    Without this check such a handle would never catch up, and its next commit would recreate a
+    removed number: a fork.
+    """
+    newest = follow(objects, current)
+    if newest.number == current.number and not objects.exists(current.name):
+        found = latest(objects)
+        if found is not None:
+            return found
+    return newest
+
+
 def latest(objects: ObjectStore) -> Version | None:
     """The newest version, or None for no store: warm, 3 GETs (``_latest``, its version, the next's miss)."""
     hint: int | None = None
@@ -255,6 +272,7 @@ __all__ = [
     "follow",
     "latest",
     "new_id",
+    "newest_after",
     "publish_hint",
     "read_version",
     "version_name",

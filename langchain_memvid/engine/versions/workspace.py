@@ -122,8 +122,11 @@ class Workspace:
             if head is None and (self.read_only or not create):
                 msg = f"No memvid store at {url} (it has no versions)."
                 raise StoreNotFound(msg)
-            if head is None and any(self.objects.list(prefix) for prefix in ("segments/", "catalog/")):
-                msg = f"{url} holds segment or catalog objects but no versions (_versions/ was deleted or never written); refusing to create a new, empty store over them. Restore _versions/ from a backup, or move the objects away."
+            # Segments without versions are records whose versions were lost: never built over.
+            # Catalog objects alone are a creation that died before its version 1 (or one in
+            # progress elsewhere, which the create-if-absent of version 1 settles).
+            if head is None and self.objects.list("segments/"):
+                msg = f"{url} holds segment objects but no versions (_versions/ was deleted); refusing to create a new, empty store over them. Restore _versions/ from a backup, or move the objects away."
                 raise NotAStore(msg)
             self.head = head
             self._remote: set[str] = set()  # object names this handle knows are in the bucket
@@ -176,7 +179,9 @@ class Workspace:
             return False
         self._checked = now
         try:
-            newest = manifest.follow(self.objects, self.head) if self.head else manifest.latest(self.objects)
+            newest = (
+                manifest.newest_after(self.objects, self.head) if self.head else manifest.latest(self.objects)
+            )
         except ObjectStoreIOError as e:
             if force:
                 raise
