@@ -581,6 +581,8 @@ class Engine:
         except BaseException:
             with suppress(Exception):
                 self._versions.reset()
+            # What the catalog holds now is published (the newest version): nothing to publish.
+            self._published = (self.catalog.generation(), self.catalog.count())
             self._index, self._generation, self._synced = None, -1, None
             with suppress(Exception):
                 self._sync()

@@ -69,6 +69,41 @@ def _resolve_inflight(op: dict[str, Any], model: dict[str, int], actual: dict[st
     return "absent" if absent else "half"
 
 
+def compare_with_model(
+    engine: Engine, model: dict[str, int], inflight: dict[str, Any] | None, label: str = "inflight"
+) -> tuple[list[str], dict[str, int]]:
+    """What is wrong with the records against the acknowledged writes (``model``, updated with an
+    in-flight write found applied): wrong texts, a half-visible write, lost or unexplained records;
+    and the records found (id -> version)."""
+    problems: list[str] = []
+    actual: dict[str, int] = {}
+    for rec in engine.iter_records():
+        try:
+            actual[rec.id] = check_record(rec)
+        except ValueError as e:
+            stats.add("wrong_texts")
+            problems.append(f"wrong text: {e}")
+    if inflight is not None:
+        outcome = _resolve_inflight(inflight, model, actual)
+        if outcome == "half":
+            stats.add("half_visible")
+            problems.append(f"in-flight write half-visible: {inflight}")
+        elif inflight["op"] != "compact":
+            stats.add(f"{label}_applied" if outcome == "applied" else f"{label}_absent")
+            if outcome == "applied":
+                _apply(model, inflight)
+    lost = [i for i, v in model.items() if actual.get(i, 0) < v]
+    if lost:
+        stats.add("acked_lost", len(lost))
+        problems.append(f"acknowledged writes lost: {[(i, model[i], actual.get(i)) for i in lost]}")
+    extra = {i: v for i, v in actual.items() if model.get(i) != v and i not in lost}
+    if extra:
+        problems.append(f"records that no acknowledged or in-flight write made: {extra}")
+    if len(engine) != len(actual):
+        problems.append(f"len() says {len(engine)}, iteration found {len(actual)}")
+    return problems, actual
+
+
 def check_store(store: Path, log: Path, model: dict[str, int]) -> list[str]:
     """Reopen after a kill and compare with the acknowledged writes; returns problems found."""
     events = read_log(log)
@@ -89,31 +124,8 @@ def check_store(store: Path, log: Path, model: dict[str, int]) -> list[str]:
         on_disk = {p.name for p in (store / "segments").iterdir()}
         if on_disk != referenced:
             problems.append(f"unreferenced segment files left: {sorted(on_disk - referenced)}")
-        actual: dict[str, int] = {}
-        for rec in engine.iter_records():
-            try:
-                actual[rec.id] = check_record(rec)
-            except ValueError as e:
-                stats.add("wrong_texts")
-                problems.append(f"wrong text: {e}")
-        if inflight is not None:
-            outcome = _resolve_inflight(inflight, model, actual)
-            if outcome == "half":
-                stats.add("half_visible")
-                problems.append(f"in-flight write half-visible: {inflight}")
-            elif inflight["op"] != "compact":
-                stats.add("inflight_applied" if outcome == "applied" else "inflight_absent")
-                if outcome == "applied":
-                    _apply(model, inflight)
-        lost = [i for i, v in model.items() if actual.get(i, 0) < v]
-        if lost:
-            stats.add("acked_lost", len(lost))
-            problems.append(f"acknowledged writes lost: {[(i, model[i], actual.get(i)) for i in lost]}")
-        extra = {i: v for i, v in actual.items() if model.get(i) != v and i not in lost}
-        if extra:
-            problems.append(f"records that no acknowledged or in-flight write made: {extra}")
-        if len(engine) != len(actual):
-            problems.append(f"len() says {len(engine)}, iteration found {len(actual)}")
+        found, actual = compare_with_model(engine, model, inflight)
+        problems += found
         report = engine.verify(cross_check=False)
         if not report.ok:
             problems.append(f"verify failed: {report.problems}")

@@ -53,7 +53,7 @@ from tests.s3_server import S3Target
 from . import stats
 from .common import DIM, REPO, check_record, meta_for, read_log, text_for
 from .s3_driver import _add, digest
-from .test_crash import _apply, _kill, _resolve_inflight
+from .test_crash import _apply, _kill, compare_with_model
 
 pytest_plugins = ["tests.s3_server"]
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])  # moto only (tests/s3_server.py)
@@ -373,31 +373,8 @@ def check_after_kill(target: S3Target, log: Path, model: dict[str, int], followe
             problems.append(f"versions {listed}, handle opened version {engine.version}")
         for number in listed[:-1]:  # every version it lists opens and reads whole
             problems += read_version(target, number)[2]
-        actual: dict[str, int] = {}
-        for rec in engine.iter_records():
-            try:
-                actual[rec.id] = check_record(rec)
-            except ValueError as e:
-                stats.add("wrong_texts")
-                problems.append(f"wrong text: {e}")
-        if inflight is not None:
-            outcome = _resolve_inflight(inflight, model, actual)
-            if outcome == "half":
-                stats.add("half_visible")
-                problems.append(f"in-flight write half-visible: {inflight}")
-            elif inflight["op"] != "compact":
-                stats.add("s3 inflight applied" if outcome == "applied" else "s3 inflight absent")
-                if outcome == "applied":
-                    _apply(model, inflight)
-        lost = [i for i, v in model.items() if actual.get(i, 0) < v]
-        if lost:
-            stats.add("acked_lost", len(lost))
-            problems.append(f"acknowledged writes lost: {[(i, model[i], actual.get(i)) for i in lost]}")
-        extra = {i: v for i, v in actual.items() if model.get(i) != v and i not in lost}
-        if extra:
-            problems.append(f"records that no acknowledged or in-flight write made: {extra}")
-        if len(engine) != len(actual):
-            problems.append(f"len() says {len(engine)}, iteration found {len(actual)}")
+        found, actual = compare_with_model(engine, model, inflight, label="s3 inflight")
+        problems += found
         report = engine.verify()
         if not report.ok:
             problems.append(f"verify failed: {report.problems}")
