@@ -130,7 +130,6 @@ class Workspace:
                 raise NotAStore(msg)
             self.head = head
             self._remote: set[str] = set()  # object names this handle knows are in the bucket
-            self._uploads_started: float | None = None
             self._head_catalog = self._scratch / "head.sqlite"  # the head's catalog, base of the next delta
             if head is not None:
                 catalog = self._materialize(head)
