@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,14 +32,29 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_CREATE = re.compile(
+    r"CREATE TABLE (IF NOT EXISTS )?(\"?)[A-Za-z_][A-Za-z0-9_]*\2 ?\([^;]*\)( WITHOUT ROWID)?", re.I
+)
+
+
 def _tables(conn: sqlite3.Connection, schema: str) -> dict[str, str]:
-    """Catalog tables of an attached database: name -> CREATE statement (ours only)."""
+    """Catalog tables of an attached database: name -> CREATE statement (ours only).
+
+    The statement is run again to make the table elsewhere, so anything but a plain
+    ``CREATE TABLE name (...)`` (a hostile file can write any text there) is damage.
+    """
     rows = conn.execute(
         f"SELECT name, sql FROM {schema}.sqlite_master WHERE type = 'table' "
         "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name != ?",
         (REMOVED,),
     ).fetchall()
-    return {str(name): str(sql) for name, sql in rows}
+    out = {}
+    for name, sql in rows:
+        if not isinstance(sql, str) or not _CREATE.fullmatch(sql.strip()):
+            msg = f"A catalog file defines table {name!r} with {str(sql)[:80]!r}, not a plain CREATE TABLE; it is damaged."
+            raise CorruptData(msg)
+        out[str(name)] = sql
+    return out
 
 
 def _columns(conn: sqlite3.Connection, schema: str, table: str) -> tuple[list[str], list[str]]:

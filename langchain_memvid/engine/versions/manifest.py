@@ -20,7 +20,6 @@ from langchain_memvid.engine.storage.objects import ObjectNotFound, ObjectStore,
 FORMAT_VERSION = 3
 VERSIONS = "_versions/"
 LATEST = "_latest"
-OPERATIONS = ("create", "add", "delete", "compact", "index", "settings", "lexicon", "migrate")
 _NAME = re.compile(r"_versions/(\d{20})\.json")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _SHA = re.compile(r"[0-9a-f]{64}")

@@ -310,3 +310,33 @@ def test_a_delta_that_is_not_sqlite_raises_a_database_error_and_changes_nothing(
     with pytest.raises(sqlite3.DatabaseError):  # the workspace turns this into CorruptData
         catalog_state.apply_delta(target, bad)
     assert dump(target) == dump(catalogs[1])
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        'CREATE TABLE "ev il" (k INTEGER PRIMARY KEY)',  # a name the engine never makes
+        "CREATE TABLE evil (k INTEGER PRIMARY KEY) ; ATTACH DATABASE 'x' AS y",
+    ],
+)
+def test_a_delta_whose_schema_is_not_a_plain_create_table_is_refused(
+    catalogs: list[Path], tmp_path: Path, statement: str
+) -> None:
+    """The CREATE statements of a delta are run again on the target: anything else is damage."""
+    delta = tmp_path / "delta.sqlite"
+    catalog_state.make_delta(catalogs[0], catalogs[1], delta)
+    conn = sqlite3.connect(delta)
+    try:
+        conn.execute("CREATE TABLE evil (k INTEGER PRIMARY KEY)")
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'evil'", (statement,))
+        conn.commit()
+    finally:
+        conn.close()
+    target = tmp_path / "target.sqlite"
+    shutil.copyfile(catalogs[0], target)
+    before = dump(target)
+    with pytest.raises((CorruptData, sqlite3.DatabaseError)):
+        catalog_state.apply_delta(target, delta)
+    assert dump(target) == before
+    assert not (tmp_path / "x").exists()
