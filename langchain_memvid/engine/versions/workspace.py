@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import math
 import os
 import shutil
 import sqlite3
@@ -106,6 +107,11 @@ class Workspace:
             raise InvalidArgument(msg)
         if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
             msg = f"version must be a version number (an int >= 1); got {version!r}."
+            raise InvalidArgument(msg)
+        if as_of is not None and (
+            isinstance(as_of, bool) or not isinstance(as_of, (int, float)) or not math.isfinite(as_of)
+        ):
+            msg = f"as_of must be a Unix time in seconds (a finite number); got {as_of!r}."
             raise InvalidArgument(msg)
         self.url = url
         self.objects = ObjectStore(url, storage_options)
