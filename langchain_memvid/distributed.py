@@ -105,15 +105,17 @@ class RayIngestReport(IngestReport):
     """Commits made: each one atomic, each up to ``commit_every`` segments."""
 
 
-def _refuse_url_store(store: object) -> None:
-    """Ray's workers build segments in the store folder, so a store in a bucket cannot take them yet."""
-    location = getattr(getattr(store, "engine", None), "location", store)
-    if (isinstance(location, str) and "://" in location) or getattr(
-        getattr(store, "engine", None), "version", None
-    ):
+def _refuse_url_store(store: Any) -> None:
+    """Ray's workers build segments in the store folder, so a versioned store cannot take them yet."""
+    from langchain_memvid.engine.versions import is_versioned
+
+    engine = getattr(store, "engine", None)
+    versioned = engine.version is not None if engine is not None else is_versioned(store)
+    if versioned:
+        location = engine.location if engine is not None else store
         msg = (
             f"ingest_on_ray builds segments in the store's folder, which every node must see; {location} "
-            "is a store in object storage. Ingest into a shared folder, then copy it with `lcmemvid migrate FOLDER URL`."
+            "is a versioned store (format 3). Ingest into a shared folder, then copy it with `lcmemvid migrate FOLDER URL`."
         )
         raise ValueError(msg)
 

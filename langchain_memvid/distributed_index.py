@@ -67,8 +67,9 @@ def build_index_on_ray(
         InvalidArgument: not an IVF index, no vectors, or too few to train.
     """
     from langchain_memvid.engine import Engine, InvalidArgument
+    from langchain_memvid.engine.versions import is_versioned
 
-    if "://" in str(store) or (Path(store) / "_versions").is_dir():
+    if is_versioned(store):
         msg = f"build_index_on_ray fills index parts in the store's folder, which every node must see; {store} is a store in object storage. Build its index with `lcmemvid build-index` (no --ray)."
         raise InvalidArgument(msg)
     ray = require_ray()

@@ -39,6 +39,11 @@ def remote_location(
     return None
 
 
+def is_versioned(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names a versioned store (format 3): a URL, or a folder holding ``_versions/``."""
+    return remote_location(path, None, versioned_args=False) is not None
+
+
 def local_folder(path: str | os.PathLike[str]) -> Path:
     """The folder of a format-1/2 location: a plain path, or a ``file://`` URL's path."""
     text = os.fspath(path)
@@ -57,4 +62,4 @@ def _check_plain(path: str, storage_options: dict[str, Any] | None, versioned_ar
         raise InvalidArgument(msg)
 
 
-__all__ = ["local_folder", "remote_location"]
+__all__ = ["is_versioned", "local_folder", "remote_location"]

@@ -34,3 +34,17 @@ def test_a_bad_version_or_time_is_refused_and_nothing_is_made(kwargs: dict[str, 
         Engine("memory://open-arguments/store", **kwargs)
     assert ObjectStore("memory://open-arguments/store").list() == []
     assert not list((tmp_path / "cache" / "work").glob("ws-*")), "no workspace left behind"
+
+
+def test_ingest_on_ray_refuses_every_kind_of_versioned_store(tmp_path: Path) -> None:
+    """A URL, a ``file://`` URL and a plain path to a versioned folder: the workers could not
+    build segments there. Refused before Ray is even needed, nothing written."""
+    from langchain_memvid.distributed import ingest_on_ray
+
+    folder = tmp_path / "versioned"
+    Engine(f"file://{folder}", dim=4).close()
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    for store in ("memory://open-arguments/ray", f"file://{folder}", str(folder), folder):
+        with pytest.raises(ValueError, match="versioned store"):
+            ingest_on_ray(store, [tmp_path / "nothing.txt"])
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
