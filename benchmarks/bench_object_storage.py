@@ -339,12 +339,18 @@ def describe(name: str, size: int) -> str:
     return f"{name} (miss)" if size < 0 else name
 
 
-def bench_requests_get(srv: MotoS3, opts: dict[str, Any], tmp: Path, n_gets: int) -> dict[str, Any]:
+def open_largest(opts: dict[str, Any], tmp: Path) -> tuple[Engine, ObjectStore]:
+    """The largest store of section 1 on its own cache (warm from section 1), and its request counts."""
     segs = SIZES[-1]
     engine = Engine(
         f"s3://{BUCKET}/s{segs}", storage_options=opts, cache_dir=tmp / f"cache-s{segs}", create=False
     )
-    objects = engine._versions.objects  # type: ignore[union-attr]
+    return engine, engine._versions.objects  # type: ignore[union-attr]
+
+
+def bench_requests_get(srv: MotoS3, opts: dict[str, Any], tmp: Path, n_gets: int) -> dict[str, Any]:
+    segs = SIZES[-1]
+    engine, objects = open_largest(opts, tmp)
     try:
         objects.reset_requests()
         srv.reset_log()
@@ -399,10 +405,7 @@ def bench_requests_add(
 ) -> dict[str, Any]:
     segs = SIZES[-1]
     n0 = segs * SEG
-    engine = Engine(
-        f"s3://{BUCKET}/s{segs}", storage_options=opts, cache_dir=tmp / f"cache-s{segs}", create=False
-    )
-    objects = engine._versions.objects  # type: ignore[union-attr]
+    engine, objects = open_largest(opts, tmp)
     try:
         objects.reset_requests()
         srv.reset_log()

@@ -104,8 +104,8 @@ def compare_with_model(
     return problems, actual
 
 
-def check_store(store: Path, log: Path, model: dict[str, int]) -> list[str]:
-    """Reopen after a kill and compare with the acknowledged writes; returns problems found."""
+def replay_log(log: Path, model: dict[str, int]) -> tuple[list[str], dict[str, Any] | None]:
+    """Apply a killed writer's acknowledged writes to ``model``; (its errors, the write in flight)."""
     events = read_log(log)
     problems = [e["traceback"] for e in events if e["event"] == "error"]
     inflight: dict[str, Any] | None = None
@@ -115,6 +115,12 @@ def check_store(store: Path, log: Path, model: dict[str, int]) -> list[str]:
         elif ev["event"] == "ack":
             _apply(model, ev)
             inflight = None
+    return problems, inflight
+
+
+def check_store(store: Path, log: Path, model: dict[str, int]) -> list[str]:
+    """Reopen after a kill and compare with the acknowledged writes; returns problems found."""
+    problems, inflight = replay_log(log, model)
     engine = Engine(store, lock_timeout=30)  # must open with no manual repair
     try:
         left = sorted(p.name for p in (store / "tmp").iterdir())

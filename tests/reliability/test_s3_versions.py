@@ -53,7 +53,7 @@ from tests.s3_server import S3Target
 from . import stats
 from .common import DIM, REPO, check_record, meta_for, read_log, text_for
 from .s3_driver import _add, digest
-from .test_crash import _apply, _kill, compare_with_model
+from .test_crash import _apply, _kill, compare_with_model, replay_log
 
 pytest_plugins = ["tests.s3_server"]
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])  # moto only (tests/s3_server.py)
@@ -357,15 +357,7 @@ def check_after_kill(target: S3Target, log: Path, model: dict[str, int], followe
     ``follower`` is a handle open since before the first kill: it must catch up with
     ``refresh()`` and, being at the newest version, read on unchanged through the cleanup.
     """
-    events = read_log(log)
-    problems = [e["traceback"] for e in events if e["event"] == "error"]
-    inflight: dict[str, Any] | None = None
-    for ev in events:
-        if ev["event"] == "about":
-            inflight = ev
-        elif ev["event"] == "ack":
-            _apply(model, ev)
-            inflight = None
+    problems, inflight = replay_log(log, model)
     engine = _open(target, create=False)  # opens with no repair
     try:
         listed = [v["version"] for v in engine.versions()]
